@@ -1,0 +1,148 @@
+"""Command-line flags of ``mmfuse`` / ``python -m pipelines.extract``.
+
+The flags live in a ``PipelineOptions`` subclass, so runners that display options (Dataflow)
+show them; ``parse_args`` checks them and turns them into an ``ExtractConfig``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+from dataclasses import dataclass
+from typing import Optional
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.config import ExtractConfig
+from transforms.errors import ConfigError
+from transforms.features import AUDIO_EXTRACTORS, TEXT_EXTRACTORS, VISUAL_EXTRACTORS
+
+__all__ = ["JobArgs", "MmfuseOptions", "build_parser", "parse_args"]
+
+_EPILOG = """\
+Beam's own flags pass through unchanged, for example:
+  --runner DirectRunner|FnApiRunner|DataflowRunner|FlinkRunner|PortableRunner
+  --direct_running_mode in_memory|multi_threading|multi_processing --direct_num_workers N
+See README.md for Dataflow and Flink submission.
+
+Examples:
+  mmfuse --videos 'data/*.mp4' --output out/run1
+  mmfuse --manifest items.jsonl --output gs://bucket/features --fps 1 --window 2 --hop 1
+"""
+
+
+class MmfuseOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add = parser.add_argument
+        add("--manifest", default=None, metavar="FILE.jsonl",
+            help='Inputs as JSON lines: {"id": ..., "video": ..., "audio": ..., "transcript": ...}; '
+                 "video or audio is required, relative paths are resolved against the manifest's folder.")
+        add("--videos", default=None, metavar="GLOB",
+            help="Inputs as a glob of media files (quote it); a transcript with the same stem "
+                 "(.srt, .vtt or Whisper .json) is used when present. Exactly one of --manifest/--videos.")
+        add("--output", default=None, metavar="DIR",
+            help="Output folder (local or any Beam filesystem): windows/, media/, errors/, run.json.")
+        add("--overwrite", action="store_true", default=False,
+            help="Replace the tables of an earlier run in --output instead of refusing to start.")
+        add("--fps", type=float, default=2.0,
+            help="Video frames sampled per second, chosen by PTS against a k/fps grid; 0 keeps every frame. Default 2.")
+        add("--window", type=float, default=1.0, help="Window length in seconds. Default 1.")
+        add("--hop", type=float, default=1.0,
+            help="Seconds between window starts; window i covers [i*hop, i*hop + window). Default 1.")
+        add("--chunk_seconds", type=float, default=60.0,
+            help="Video is decoded in chunks of this many seconds, in parallel. Default 60.")
+        add("--visual", default="basic", choices=sorted(VISUAL_EXTRACTORS),
+            help="Visual features per frame, averaged over each window: basic = colour histogram "
+                 "+ 8x8 thumbnail + edge density and luma statistics. Default basic.")
+        add("--audio", default="logmel", choices=list(AUDIO_EXTRACTORS),
+            help="Audio features of each window: mean and std of log-mel bands or MFCCs. Default logmel.")
+        add("--n_mels", type=int, default=64, help="Mel bands of the audio features. Default 64.")
+        add("--text", default="hashing", choices=list(TEXT_EXTRACTORS),
+            help="Text features of each window's transcript: hashing = hashed bag of words (no fit). Default hashing.")
+        add("--text_features", type=int, default=256, help="Width of the hashed text vector. Default 256.")
+        add("--frames_table", action="store_true", default=False,
+            help="Also write frames/: one row per sampled frame with its time and visual features.")
+        add("--video_stream", type=int, default=None,
+            help="Use this video stream (0 = first video stream) instead of ffmpeg's default choice.")
+        add("--audio_stream", type=int, default=None,
+            help="Use this audio stream (0 = first audio stream) instead of ffmpeg's default choice.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mmfuse",
+        description="Decode videos, audio and transcripts, align them on one media clock, and write "
+                    "fused per-window feature tables as Parquet.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    MmfuseOptions._add_argparse_args(parser)
+    return parser
+
+
+@dataclass(frozen=True)
+class JobArgs:
+    config: ExtractConfig
+    manifest: Optional[str]
+    videos: Optional[str]
+    output: str
+    overwrite: bool
+    beam_args: list
+
+
+def _known_beam_flags() -> set[str]:
+    parser = argparse.ArgumentParser(add_help=False)
+    seen = set()
+
+    def visit(cls):
+        for sub in cls.__subclasses__():
+            if sub not in seen:
+                seen.add(sub)
+                try:
+                    sub._add_argparse_args(parser)
+                except argparse.ArgumentError:
+                    pass  # a flag two option classes both declare
+                visit(sub)
+
+    visit(PipelineOptions)
+    return {s for a in parser._actions for s in a.option_strings}
+
+
+def _check_beam_args(beam_args: list) -> None:
+    known = _known_beam_flags()
+    for arg in beam_args:
+        if not arg.startswith("--"):
+            continue
+        flag = arg.split("=", 1)[0]
+        if flag not in known:
+            close = difflib.get_close_matches(flag, sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"unknown flag {flag}{hint} (mmfuse --help lists the flags)")
+
+
+def parse_args(argv: list) -> JobArgs:
+    """Split ``argv`` into mmfuse's settings and Beam's flags; raise :class:`ConfigError` with
+    a message naming the flag for anything wrong."""
+    parser = build_parser()
+    args, beam_args = parser.parse_known_args(argv)
+    _check_beam_args(beam_args)
+    if bool(args.manifest) == bool(args.videos):
+        raise ConfigError("give exactly one of --manifest FILE.jsonl or --videos GLOB")
+    if not args.output:
+        raise ConfigError("--output DIR is required")
+    config = ExtractConfig(
+        fps=args.fps,
+        window=args.window,
+        hop=args.hop,
+        chunk_seconds=args.chunk_seconds,
+        visual=args.visual,
+        audio=args.audio,
+        text=args.text,
+        n_mels=args.n_mels,
+        text_features=args.text_features,
+        frames_table=args.frames_table,
+        video_stream=args.video_stream,
+        audio_stream=args.audio_stream,
+    )
+    return JobArgs(config, args.manifest, args.videos, args.output, args.overwrite, beam_args)

@@ -1,0 +1,184 @@
+"""Arrow schemas of every output table: the single source of truth for writers and readers.
+
+Feature columns (``visual``, ``audio``, ``text`` and the ``features`` of ``frames/``) carry
+field metadata that says how they were made (see :class:`FeatureSpec`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+import pyarrow as pa
+
+__all__ = [
+    "ERRORS",
+    "FEATURE_COLUMNS",
+    "FeatureSpec",
+    "MEDIA",
+    "STREAM",
+    "TABLES",
+    "errors_schema",
+    "frames_schema",
+    "media_schema",
+    "read_feature_spec",
+    "windows_schema",
+]
+
+FEATURE_COLUMNS = ("visual", "audio", "text")
+_META_PREFIX = b"mmfuse."
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How a feature column was made: extractor, its settings, its width, and the hash of
+    any model or fitted artifact it used."""
+
+    extractor: str
+    dim: int
+    config: Mapping[str, object] = field(default_factory=dict)
+    model_hash: Optional[str] = None
+    artifact_hash: Optional[str] = None
+
+    def metadata(self) -> dict[bytes, bytes]:
+        meta = {
+            _META_PREFIX + b"extractor": self.extractor.encode(),
+            _META_PREFIX + b"dim": str(self.dim).encode(),
+            _META_PREFIX + b"config": json.dumps(dict(self.config), sort_keys=True).encode(),
+        }
+        if self.model_hash:
+            meta[_META_PREFIX + b"model_hash"] = self.model_hash.encode()
+        if self.artifact_hash:
+            meta[_META_PREFIX + b"artifact_hash"] = self.artifact_hash.encode()
+        return meta
+
+
+def read_feature_spec(f: pa.Field) -> Optional[FeatureSpec]:
+    """The :class:`FeatureSpec` stored on a feature column, or None when it has none."""
+    meta = f.metadata or {}
+    if _META_PREFIX + b"extractor" not in meta:
+        return None
+    get = lambda k: meta.get(_META_PREFIX + k, b"").decode() or None  # noqa: E731
+    return FeatureSpec(
+        extractor=get(b"extractor"),
+        dim=int(get(b"dim")),
+        config=json.loads(get(b"config") or "{}"),
+        model_hash=get(b"model_hash"),
+        artifact_hash=get(b"artifact_hash"),
+    )
+
+
+def _vector(name: str, spec: Optional[FeatureSpec]) -> pa.Field:
+    return pa.field(name, pa.list_(pa.float32()), metadata=spec.metadata() if spec else None)
+
+
+def windows_schema(specs: Mapping[str, FeatureSpec]) -> pa.Schema:
+    """``windows/``: one row per item × window ``[start_us, end_us)``."""
+    return pa.schema(
+        [
+            pa.field("media_id", pa.string(), nullable=False),
+            pa.field("window_index", pa.int64(), nullable=False),
+            pa.field("start_us", pa.int64(), nullable=False),
+            pa.field("end_us", pa.int64(), nullable=False),
+            pa.field("has_video", pa.bool_(), nullable=False),
+            pa.field("has_audio", pa.bool_(), nullable=False),
+            pa.field("has_text", pa.bool_(), nullable=False),
+            pa.field("n_frames", pa.int32(), nullable=False),
+            _vector("visual", specs.get("visual")),
+            _vector("audio", specs.get("audio")),
+            _vector("text", specs.get("text")),
+            pa.field("transcript", pa.string()),
+            pa.field("tokens", pa.list_(pa.string())),
+            pa.field("cue_indices", pa.list_(pa.int32())),
+        ]
+    )
+
+
+def frames_schema(spec: Optional[FeatureSpec]) -> pa.Schema:
+    """``frames/`` (opt-in): one row per kept video frame."""
+    return pa.schema(
+        [
+            pa.field("media_id", pa.string(), nullable=False),
+            pa.field("pts_us", pa.int64(), nullable=False),
+            _vector("features", spec),
+        ]
+    )
+
+
+STREAM = pa.struct(
+    [
+        ("index", pa.int32()),
+        ("kind", pa.string()),
+        ("codec", pa.string()),
+        ("start_us", pa.int64()),
+        ("duration_us", pa.int64()),
+        ("frame_rate", pa.float64()),
+        ("sample_rate", pa.int32()),
+        ("channels", pa.int32()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("language", pa.string()),
+        ("is_default", pa.bool_()),
+        ("selected", pa.bool_()),
+    ]
+)
+
+
+def media_schema() -> pa.Schema:
+    """``media/``: one row per input item, whatever became of it."""
+    return pa.schema(
+        [
+            pa.field("media_id", pa.string(), nullable=False),
+            pa.field("video_uri", pa.string()),
+            pa.field("audio_uri", pa.string()),
+            pa.field("transcript_uri", pa.string()),
+            # ok | partial | failed | skipped
+            pa.field("status", pa.string(), nullable=False),
+            pa.field("duration_us", pa.int64()),
+            pa.field("n_windows", pa.int64()),
+            pa.field("n_frames", pa.int64()),
+            pa.field("n_chunks", pa.int32()),
+            pa.field("container_format", pa.string()),
+            pa.field("video_stream", pa.int32()),
+            pa.field("video_codec", pa.string()),
+            pa.field("width", pa.int32()),
+            pa.field("height", pa.int32()),
+            pa.field("frame_rate", pa.float64()),
+            pa.field("video_start_us", pa.int64()),
+            pa.field("video_end_us", pa.int64()),
+            pa.field("audio_stream", pa.int32()),
+            pa.field("audio_codec", pa.string()),
+            pa.field("sample_rate", pa.int32()),
+            pa.field("channels", pa.int32()),
+            pa.field("audio_start_us", pa.int64()),
+            pa.field("audio_end_us", pa.int64()),
+            pa.field("streams", pa.list_(STREAM)),
+            pa.field("transcript_format", pa.string()),
+            pa.field("n_cues", pa.int32()),
+            pa.field("n_cues_clamped", pa.int32()),
+            pa.field("n_warnings", pa.int32()),
+            pa.field("warnings", pa.list_(pa.string())),
+            pa.field("n_errors", pa.int32()),
+        ]
+    )
+
+
+def errors_schema() -> pa.Schema:
+    """``errors/``: the dead letter, one row per failed item or stage."""
+    return pa.schema(
+        [
+            pa.field("media_id", pa.string()),
+            pa.field("uri", pa.string()),
+            pa.field("stage", pa.string(), nullable=False),
+            pa.field("error_type", pa.string(), nullable=False),
+            pa.field("message", pa.string(), nullable=False),
+        ]
+    )
+
+
+MEDIA = media_schema()
+ERRORS = errors_schema()
+
+# Table name -> folder under --output.
+TABLES = ("windows", "media", "errors", "frames")

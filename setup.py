@@ -1,0 +1,38 @@
+"""mmfuse: multimodal feature extraction and alignment on Apache Beam."""
+
+from setuptools import find_packages, setup
+
+with open("README.md", encoding="utf-8") as f:
+    long_description = f.read()
+
+setup(
+    name="mmfuse",
+    version="0.1.0",
+    description="Decode video, audio and transcripts, align them on one media clock, and write fused feature tables to Parquet, on Apache Beam.",
+    long_description=long_description,
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pipelines", "pipelines.*", "transforms", "transforms.*", "schemas", "schemas.*"]),
+    install_requires=[
+        "apache-beam>=2.77,<3",
+        "av>=14",
+        "opencv-python-headless>=4.8",
+        "librosa>=0.10",
+        "nltk>=3.8",
+        "scikit-learn>=1.3",
+        "scipy>=1.10",
+        "numpy>=1.26,<2.5",
+        "pyarrow>=14,<26",
+        "charset-normalizer>=3",
+    ],
+    extras_require={
+        "dev": ["pytest>=7", "hypothesis>=6"],
+    },
+    entry_points={"console_scripts": ["mmfuse=pipelines.extract:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Multimedia :: Video",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,69 @@
+"""Shared fixtures: generated media with events at known times, and the third-party corpus."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from transforms.synthetic import Event, SyntheticSpec, make_media, write_srt
+
+# Beam 2.77's DirectRunner may try to fetch a runner binary first; tests pin the in-process
+# portable runner instead.
+RUNNER = "FnApiRunner"
+
+FLASHES = (Event(2.0, 0.2), Event(5.5, 0.12))
+TONES = (Event(3.5, 0.3, 1000.0), Event(6.25, 0.25, 660.0))
+CUES = (
+    (500_000, 1_500_000, "The first cue."),
+    (2_500_000, 4_700_000, "A cue over three windows."),
+    (6_000_000, 6_000_000, "An instant."),
+)
+
+
+def corpus_path() -> Path | None:
+    value = os.environ.get("MMFUSE_CORPUS")
+    return Path(value) if value else None
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The third-party corpus: skipped when MMFUSE_CORPUS is unset, an error when it is set
+    but missing (CI sets it and must run these tests)."""
+    path = corpus_path()
+    if path is None:
+        pytest.skip("MMFUSE_CORPUS is not set")
+    if not path.is_dir():
+        pytest.fail(f"MMFUSE_CORPUS={path} is not a folder")
+    return path
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def events_video(media_dir) -> dict:
+    """8 s of H.264 + AAC at 25 fps / 44.1 kHz with white flashes and tone bursts at known
+    times, and an SRT whose cues are known."""
+    path = media_dir / "events.mp4"
+    truth = make_media(str(path), SyntheticSpec(duration_s=8, flashes=FLASHES, tones=TONES))
+    srt = media_dir / "events.srt"
+    write_srt(str(srt), CUES)
+    return {"video": str(path), "srt": str(srt), "truth": truth}
+
+
+@pytest.fixture(scope="session")
+def video_only(media_dir) -> str:
+    path = media_dir / "video_only.mp4"
+    make_media(str(path), SyntheticSpec(duration_s=3, audio=False, fps=30, flashes=(Event(1.0, 0.1),)))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def corrupt_file(media_dir) -> str:
+    path = media_dir / "corrupt.mp4"
+    path.write_bytes(os.urandom(2048))
+    return str(path)

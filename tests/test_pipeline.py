@@ -1,0 +1,149 @@
+"""The composed transform under TestPipeline, and the command line end to end."""
+
+import json
+
+import apache_beam as beam
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from conftest import CUES, RUNNER
+from pipelines import extract
+from schemas.records import MediaItem
+from schemas.tables import read_feature_spec
+from transforms.config import ExtractConfig
+from transforms.extract import ExtractFeatures
+
+LUMA = -2  # index of mean luma in the `basic` visual vector
+
+
+def test_extract_features_transform(events_video, video_only, corrupt_file):
+    items = [
+        MediaItem("events", events_video["video"], None, events_video["srt"]),
+        MediaItem("silent", video_only),
+        MediaItem("broken", corrupt_file),
+    ]
+    with TestPipeline(runner=RUNNER) as p:
+        tables = p | beam.Create(items) | ExtractFeatures(ExtractConfig())
+        keys = tables["windows"] | "Keys" >> beam.Map(lambda r: (r["media_id"], r["window_index"]))
+        assert_that(keys, equal_to([("events", i) for i in range(8)] + [("silent", i) for i in range(3)]), label="windows")
+        statuses = tables["media"] | beam.Map(lambda r: (r["media_id"], r["status"]))
+        assert_that(statuses, equal_to([("events", "ok"), ("silent", "ok"), ("broken", "failed")]), label="media")
+        errors = tables["errors"] | beam.Map(lambda r: (r["media_id"], r["stage"], r["error_type"]))
+        assert_that(errors, equal_to([("broken", "probe", "unreadable_container")]), label="errors")
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory, events_video, video_only, corrupt_file):
+    out = tmp_path_factory.mktemp("cli_out")
+    manifest = tmp_path_factory.mktemp("cli_in") / "items.jsonl"
+    manifest.write_text(
+        "\n".join(
+            json.dumps(d)
+            for d in (
+                {"id": "events", "video": events_video["video"], "transcript": events_video["srt"]},
+                {"id": "silent", "video": video_only},
+                {"id": "broken", "video": corrupt_file},
+                {"id": "missing", "video": "does_not_exist.mp4"},
+            )
+        )
+    )
+    code = extract.main(["--manifest", str(manifest), "--output", str(out), "--runner", RUNNER])
+    return code, out
+
+
+def _windows(out, media_id):
+    table = pq.read_table(out / "windows")
+    rows = [r for r in table.to_pylist() if r["media_id"] == media_id]
+    return {r["window_index"]: r for r in rows}, table.schema
+
+
+def test_cli_exit_code_and_counts(cli_run):
+    code, out = cli_run
+    assert code == 0
+    run = json.loads((out / "run.json").read_text())
+    c = run["counts"]
+    assert (c["inputs"], c["ok"], c["failed"]) == (4, 2, 2)
+    assert c["inputs"] == c["ok"] + c["failed"]
+    assert c["errors_by_type"] == {"not_found": 1, "unreadable_container": 1}
+    assert run["config"]["fps"] == 2.0 and run["versions"]["apache-beam"]
+
+
+def test_flashes_land_in_their_windows(cli_run):
+    _, out = cli_run
+    windows, _ = _windows(out, "events")
+    luma = {i: w["visual"][LUMA] for i, w in windows.items()}
+    bright = {i for i, v in luma.items() if v > 0.5}
+    assert bright == {2, 5}, luma  # flashes at 2.0 s and 5.5 s
+    assert all(w["n_frames"] == 2 for w in windows.values())
+
+
+def test_tones_land_in_their_windows(cli_run):
+    _, out = cli_run
+    windows, _ = _windows(out, "events")
+    loudest = {i: max(w["audio"][:64]) for i, w in windows.items()}
+    loud = {i for i, v in loudest.items() if v > -90}  # silence sits at the -100 dB floor
+    assert loud == {3, 6}, loudest  # tones at 3.5 s and 6.25 s
+
+
+def test_cues_land_in_every_window_they_overlap(cli_run):
+    _, out = cli_run
+    windows, _ = _windows(out, "events")
+    assert windows[0]["transcript"] == CUES[0][2] and windows[1]["transcript"] == CUES[0][2]
+    assert [windows[i]["transcript"] for i in (2, 3, 4)] == [CUES[1][2]] * 3
+    assert windows[6]["transcript"] == CUES[2][2] and windows[6]["cue_indices"] == [2]
+    assert not windows[5]["has_text"] and windows[5]["text"] is None
+    assert windows[2]["tokens"] == ["A", "cue", "over", "three", "windows", "."]
+    assert np.isclose(np.linalg.norm(windows[2]["text"]), 1.0)
+
+
+def test_video_only_item_has_null_audio(cli_run):
+    _, out = cli_run
+    windows, _ = _windows(out, "silent")
+    assert len(windows) == 3
+    assert all(not w["has_audio"] and w["audio"] is None and w["has_video"] for w in windows.values())
+
+
+def test_media_and_errors_tables(cli_run):
+    _, out = cli_run
+    media = {r["media_id"]: r for r in pq.read_table(out / "media").to_pylist()}
+    assert media["events"]["status"] == "ok" and media["events"]["n_windows"] == 8
+    assert media["events"]["audio_codec"] == "aac" and media["events"]["video_codec"] == "h264"
+    assert {s["kind"] for s in media["events"]["streams"]} == {"video", "audio"}
+    assert media["broken"]["status"] == "failed" and media["missing"]["status"] == "failed"
+    errors = {r["media_id"]: r for r in pq.read_table(out / "errors").to_pylist()}
+    assert errors["broken"]["error_type"] == "unreadable_container"
+    assert errors["missing"]["error_type"] == "not_found" and "does_not_exist.mp4" in errors["missing"]["message"]
+
+
+def test_feature_columns_say_how_they_were_made(cli_run):
+    _, out = cli_run
+    _, schema = _windows(out, "events")
+    visual = read_feature_spec(schema.field("visual"))
+    assert visual.extractor == "basic" and visual.dim == 195
+    audio = read_feature_spec(schema.field("audio"))
+    assert audio.extractor == "logmel" and audio.config["n_mels"] == 64
+    assert read_feature_spec(schema.field("text")).extractor == "hashing"
+
+
+def test_rerun_needs_overwrite(cli_run, capsys):
+    _, out = cli_run
+    manifest = out.parent / "again.jsonl"
+    manifest.write_text('{"id": "x", "video": "x.mp4"}\n')
+    assert extract.main(["--manifest", str(manifest), "--output", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--videos", "x/*.mp4", "--output", "o", "--fps", "-1"], "--fps must be 0"),
+    (["--videos", "x/*.mp4", "--output", "o", "--window", "0"], "--window must be positive"),
+    (["--output", "o"], "exactly one of --manifest"),
+    (["--videos", "/nonexistent/*.mp4", "--output", "o"], "no media file matches"),
+    (["--manifest", "/nonexistent/m.jsonl", "--output", "o"], "cannot read manifest"),
+    (["--videos", "x/*.mp4", "--output", "o", "--fsp", "2"], "unknown flag --fsp; did you mean --fps"),
+])
+def test_bad_flags_stop_before_the_job(args, message, capsys):
+    assert extract.main(args) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,68 @@
+"""Settings of an extraction job, checked before anything runs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Optional
+
+from transforms.clock import WindowGrid, seconds_to_us
+from transforms.errors import ConfigError
+from transforms.features import AUDIO_EXTRACTORS, TEXT_EXTRACTORS, VISUAL_EXTRACTORS
+
+__all__ = ["ExtractConfig"]
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """What to extract and how; every field is a plain value so the config pickles small."""
+
+    fps: float = 2.0
+    window: float = 1.0
+    hop: float = 1.0
+    chunk_seconds: float = 60.0
+    visual: str = "basic"
+    audio: str = "logmel"
+    text: str = "hashing"
+    n_mels: int = 64
+    text_features: int = 256
+    frames_table: bool = False
+    video_stream: Optional[int] = None
+    audio_stream: Optional[int] = None
+
+    def __post_init__(self):
+        def need(cond: bool, message: str) -> None:
+            if not cond:
+                raise ConfigError(message)
+
+        need(self.fps >= 0, f"--fps must be 0 (every frame) or positive, got {self.fps}")
+        for name in ("window", "hop", "chunk_seconds"):
+            value = getattr(self, name)
+            need(value > 0, f"--{name} must be positive, got {value}")
+            try:
+                seconds_to_us(value)
+            except ValueError:
+                raise ConfigError(f"--{name} must be a whole number of microseconds, got {value}") from None
+        need(self.visual in VISUAL_EXTRACTORS, f"--visual must be one of {sorted(VISUAL_EXTRACTORS)}, got {self.visual!r}")
+        need(self.audio in AUDIO_EXTRACTORS, f"--audio must be one of {list(AUDIO_EXTRACTORS)}, got {self.audio!r}")
+        need(self.text in TEXT_EXTRACTORS, f"--text must be one of {list(TEXT_EXTRACTORS)}, got {self.text!r}")
+        need(1 <= self.n_mels <= 256, f"--n_mels must be between 1 and 256, got {self.n_mels}")
+        need(self.text_features >= 1, "--text_features must be positive")
+        for name in ("video_stream", "audio_stream"):
+            value = getattr(self, name)
+            need(value is None or value >= 0, f"--{name} must be >= 0")
+        try:
+            Fraction(str(self.fps))
+        except ValueError:
+            raise ConfigError(f"--fps must be a number, got {self.fps}") from None
+
+    @property
+    def grid(self) -> WindowGrid:
+        return WindowGrid.from_seconds(self.window, self.hop)
+
+    @property
+    def chunk_us(self) -> int:
+        return seconds_to_us(self.chunk_seconds)
+
+    def as_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,118 @@
+"""Decode tasks into per-frame visual features and per-window audio features.
+
+Extractors are built in ``setup()`` on the worker. A task that fails part way keeps what it
+produced, reports the failure, and sends a dead letter; the job goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from schemas.records import AudioWindow, ChunkReport, DecodeTask, FrameRecord
+from transforms.audio import AudioDecodeStats, iter_audio_blocks, iter_window_audio
+from transforms.config import ExtractConfig
+from transforms.errors import MediaError
+from transforms.features import make_audio_extractor, make_visual_extractor
+from transforms.features.visual import analysis_size
+from transforms.plan import error_record
+from transforms.video import VideoDecodeStats, iter_sampled_frames
+
+__all__ = ["AUDIO", "DecodeTasks", "ERRORS", "FRAMES", "REPORTS"]
+
+FRAMES = "frames"
+AUDIO = "audio"
+REPORTS = "reports"
+ERRORS = "errors"
+_LOG = logging.getLogger(__name__)
+_NAMESPACE = "mmfuse"
+
+
+class _DecodeFn(beam.DoFn):
+    def __init__(self, config: ExtractConfig):
+        self.config = config
+        self.chunks = Metrics.counter(_NAMESPACE, "video_chunks")
+        self.audio_tracks = Metrics.counter(_NAMESPACE, "audio_tracks")
+        self.frames = Metrics.counter(_NAMESPACE, "frames")
+        self.audio_windows = Metrics.counter(_NAMESPACE, "audio_windows")
+        self.failures = Metrics.counter(_NAMESPACE, "decode_failures")
+
+    def setup(self):
+        self.visual = make_visual_extractor(self.config.visual)
+        self.audio = make_audio_extractor(self.config.audio, n_mels=self.config.n_mels)
+
+    def process(self, task: DecodeTask) -> Iterator:
+        if task.kind == "video":
+            yield from self._video(task)
+        else:
+            yield from self._audio(task)
+
+    def _fail(self, task: DecodeTask, uri: str, stage: str, err: Exception):
+        if not isinstance(err, MediaError):
+            _LOG.exception("%s of %s failed unexpectedly", stage, uri)
+        self.failures.inc()
+        return beam.pvalue.TaggedOutput(ERRORS, error_record(task.media_id, uri, stage, err))
+
+    def _video(self, task: DecodeTask) -> Iterator:
+        info, chunk = task.info, task.chunk
+        uri = info.item.video_uri
+        width, height = analysis_size(info.video.width or 2, info.video.height or 2)
+
+        def convert(frame):
+            return frame.to_ndarray(width=width, height=height, format="bgr24", interpolation="AREA")
+
+        stats = VideoDecodeStats()
+        failed = False
+        self.chunks.inc()
+        try:
+            for sampled in iter_sampled_frames(uri, info.video.index, info.video_origin_us, chunk, self.config.fps, convert, stats):
+                yield FrameRecord(task.media_id, sampled.pts_us, self.visual(sampled.image))
+        except Exception as err:
+            failed = True
+            yield self._fail(task, uri, "decode_video", err)
+        self.frames.inc(stats.kept)
+        warnings = ()
+        if stats.errors:
+            warnings = (f"{stats.errors} video packets or frames failed to decode ({stats.first_error})",)
+        yield beam.pvalue.TaggedOutput(
+            REPORTS,
+            ChunkReport(task.media_id, chunk.index, n_frames=stats.kept, warnings=warnings, video_end_us=stats.end_us, failed=failed),
+        )
+
+    def _audio(self, task: DecodeTask) -> Iterator:
+        info = task.info
+        uri = info.audio_uri
+        stats = AudioDecodeStats()
+        failed = False
+        n = 0
+        self.audio_tracks.inc()
+        try:
+            blocks = iter_audio_blocks(uri, info.audio.index, info.audio_origin_us, info.audio_t0, stats=stats)
+            for index, samples in iter_window_audio(blocks, self.config.grid, info.audio_t0):
+                features = self.audio(samples)
+                if features is not None:
+                    n += 1
+                    yield beam.pvalue.TaggedOutput(AUDIO, AudioWindow(task.media_id, index, features))
+        except Exception as err:
+            failed = True
+            yield self._fail(task, uri, "decode_audio", err)
+        self.audio_windows.inc(n)
+        yield beam.pvalue.TaggedOutput(
+            REPORTS,
+            ChunkReport(task.media_id, -1, n_audio_windows=n, warnings=tuple(stats.warnings), audio_end_us=stats.end_us, failed=failed),
+        )
+
+
+class DecodeTasks(beam.PTransform):
+    """Tasks → ``{"frames", "audio", "reports", "errors"}``."""
+
+    def __init__(self, config: ExtractConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, tasks):
+        out = tasks | "Decode" >> beam.ParDo(_DecodeFn(self.config)).with_outputs(AUDIO, REPORTS, ERRORS, main=FRAMES)
+        return {FRAMES: out[FRAMES], AUDIO: out[AUDIO], REPORTS: out[REPORTS], ERRORS: out[ERRORS]}

@@ -1,0 +1,79 @@
+"""The exceptions mmfuse raises. Each carries an ``error_type`` that lands in ``errors/``."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+__all__ = [
+    "ConfigError",
+    "DecodeError",
+    "InputError",
+    "MediaError",
+    "MediaNotFound",
+    "MmfuseError",
+    "NoDecodableStream",
+    "TranscriptError",
+    "UnreadableContainer",
+]
+
+
+class MmfuseError(Exception):
+    """Base class of every error mmfuse raises on purpose."""
+
+    error_type = "error"
+
+
+class ConfigError(MmfuseError, ValueError):
+    """A flag or setting is invalid; raised before a job starts."""
+
+    error_type = "config_error"
+
+
+class InputError(MmfuseError, ValueError):
+    """The list of inputs (manifest, glob) cannot be used; raised before a job starts."""
+
+    error_type = "input_error"
+
+
+class MediaError(MmfuseError):
+    """A media file cannot be used (the item or one of its streams fails)."""
+
+    error_type = "media_error"
+
+
+class MediaNotFound(MediaError):
+    error_type = "not_found"
+
+
+class UnreadableContainer(MediaError):
+    """The file is not a container ffmpeg can open (empty, truncated header, random bytes)."""
+
+    error_type = "unreadable_container"
+
+
+class NoDecodableStream(MediaError):
+    """The container opens but holds no audio or video stream that decodes."""
+
+    error_type = "no_decodable_stream"
+
+
+class DecodeError(MediaError):
+    """Decoding failed part way through a stream."""
+
+    error_type = "decode_error"
+
+
+class TranscriptError(MmfuseError, ValueError):
+    """A transcript cannot be parsed. ``line`` is the 1-based line where parsing failed."""
+
+    error_type = "transcript_error"
+
+    def __init__(self, message: str, line: Optional[int] = None, name: Optional[str] = None):
+        where = []
+        if name:
+            where.append(str(name))
+        if line is not None:
+            where.append(f"line {line}")
+        super().__init__(f"{': '.join(where)}: {message}" if where else message)
+        self.line = line
+        self.name = name

@@ -1,0 +1,149 @@
+"""Probe each item, read its transcript, and split it into decode tasks.
+
+An item that cannot be used at all goes to the dead letter (``errors``) and to the media table
+as ``failed``; a transcript that cannot be read is an error of its own while the item goes on
+without text.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Iterator, Optional
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from schemas.records import Chunk, Cue, DecodeTask, ErrorRecord, ItemPlan, MediaInfo, MediaItem
+from transforms.clock import WindowGrid
+from transforms.config import ExtractConfig
+from transforms.errors import MediaError, MmfuseError
+from transforms.io import read_bytes
+from transforms.media import probe_media
+from transforms.transcripts import load_transcript
+
+__all__ = ["ERRORS", "FAILED", "PlanItems", "clamp_cues", "error_record", "failed_media_row", "plan_chunks"]
+
+ERRORS = "errors"
+FAILED = "failed"
+_LOG = logging.getLogger(__name__)
+_NAMESPACE = "mmfuse"
+
+
+def error_record(media_id: str, uri: Optional[str], stage: str, err: BaseException) -> ErrorRecord:
+    """A dead-letter row for ``err``; unexpected exceptions keep their type and last frame."""
+    if isinstance(err, MmfuseError):
+        return ErrorRecord(media_id, uri, stage, err.error_type, str(err))
+    tb = traceback.extract_tb(err.__traceback__)
+    where = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
+    return ErrorRecord(media_id, uri, stage, "internal_error", f"{type(err).__name__}: {err}{where}")
+
+
+def failed_media_row(item: MediaItem, n_errors: int = 1) -> dict:
+    return {
+        "media_id": item.media_id,
+        "video_uri": item.video_uri,
+        "audio_uri": item.audio_uri,
+        "transcript_uri": item.transcript_uri,
+        "status": "failed",
+        "n_errors": n_errors,
+    }
+
+
+def plan_chunks(media_id: str, duration_us: Optional[int], chunk_us: int) -> tuple[Chunk, ...]:
+    """Chunks of ``chunk_us`` from 0; the last is open-ended so nothing past the stated
+    duration is lost."""
+    if not duration_us or duration_us <= chunk_us:
+        return (Chunk(media_id, 0, 0, None),)
+    n = -(-duration_us // chunk_us)
+    return tuple(Chunk(media_id, k, k * chunk_us, (k + 1) * chunk_us if k < n - 1 else None) for k in range(n))
+
+
+def clamp_cues(cues: tuple[Cue, ...], duration_us: Optional[int], timed: bool) -> tuple[tuple[Cue, ...], int]:
+    """Cues limited to ``[0, duration)``; returns them and how many were cut or dropped.
+
+    An untimed transcript (plain text) becomes one cue over the whole item.
+    """
+    if not timed:
+        if duration_us is None:
+            return cues, 0
+        return tuple(Cue(0, duration_us, c.text, c.words) for c in cues), 0
+    if duration_us is None:
+        return cues, 0
+    kept, changed = [], 0
+    for cue in cues:
+        clamped = cue.clamp(0, duration_us)
+        if clamped != cue:
+            changed += 1
+        if clamped is not None:
+            kept.append(clamped)
+    return tuple(kept), changed
+
+
+class _PlanItemFn(beam.DoFn):
+    def __init__(self, config: ExtractConfig):
+        self.config = config
+        self.probed = Metrics.counter(_NAMESPACE, "items_probed")
+        self.failed = Metrics.counter(_NAMESPACE, "items_failed")
+
+    def process(self, item: MediaItem) -> Iterator:
+        try:
+            info = probe_media(item, self.config.video_stream, self.config.audio_stream)
+        except Exception as err:  # every per-item failure goes to the dead letter
+            if not isinstance(err, MediaError):
+                _LOG.exception("probing %s failed unexpectedly", item.uri)
+            self.failed.inc()
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(item.media_id, item.uri, "probe", err))
+            yield beam.pvalue.TaggedOutput(FAILED, failed_media_row(item))
+            return
+        self.probed.inc()
+        cues, fmt, clamped, warnings = (), None, 0, list(info.warnings)
+        if item.transcript_uri:
+            try:
+                transcript = load_transcript(read_bytes(item.transcript_uri), item.transcript_uri)
+                fmt = transcript.format
+                cues, clamped = clamp_cues(transcript.cues, info.duration_us, transcript.timed)
+                warnings.extend(transcript.warnings)
+                if clamped:
+                    warnings.append(f"{clamped} cues reach past the end of the media; clamped")
+            except Exception as err:
+                record = error_record(item.media_id, item.transcript_uri, "transcript", err)
+                warnings.append(f"transcript not used: {record.message}")
+                yield beam.pvalue.TaggedOutput(ERRORS, record)
+        grid: WindowGrid = self.config.grid
+        yield ItemPlan(
+            info=info,
+            chunks=plan_chunks(item.media_id, info.duration_us, self.config.chunk_us),
+            n_windows=grid.count(info.duration_us or 0),
+            cues=cues,
+            transcript_format=fmt,
+            n_cues_clamped=clamped,
+            warnings=tuple(warnings),
+        )
+
+
+def decode_tasks(plan: ItemPlan) -> Iterator[DecodeTask]:
+    info: MediaInfo = plan.info
+    if info.has_video:
+        for chunk in plan.chunks:
+            yield DecodeTask(info, "video", chunk)
+    if info.has_audio:
+        yield DecodeTask(info, "audio")
+
+
+class PlanItems(beam.PTransform):
+    """Items → ``{"plans", "tasks", "errors", "failed"}``: probed items, their decode tasks
+    (shuffled so chunks of one long item spread over workers), dead letters, failed rows."""
+
+    def __init__(self, config: ExtractConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, items):
+        out = items | "Probe" >> beam.ParDo(_PlanItemFn(self.config)).with_outputs(ERRORS, FAILED, main="plans")
+        tasks = (
+            out.plans
+            | "SplitTasks" >> beam.FlatMap(decode_tasks)
+            | "SpreadTasks" >> beam.Reshuffle()
+        )
+        return {"plans": out.plans, "tasks": tasks, ERRORS: out[ERRORS], FAILED: out[FAILED]}

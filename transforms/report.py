@@ -1,0 +1,136 @@
+"""The media table (one row per input, whatever became of it) and the run's counts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterable, Optional
+
+import apache_beam as beam
+
+from schemas.records import ChunkReport, ItemPlan, StreamInfo, merged_warnings
+
+__all__ = ["MediaRows", "RunCounts", "media_row"]
+
+
+def _stream_row(s: StreamInfo, selected: Optional[StreamInfo]) -> dict:
+    return {
+        "index": s.index,
+        "kind": s.kind,
+        "codec": s.codec,
+        "start_us": s.start_us,
+        "duration_us": s.duration_us,
+        "frame_rate": s.frame_rate,
+        "sample_rate": s.sample_rate,
+        "channels": s.channels,
+        "width": s.width,
+        "height": s.height,
+        "language": s.language,
+        "is_default": s.is_default,
+        "selected": selected is not None and selected.index == s.index,
+    }
+
+
+def media_row(plan: ItemPlan, reports: Iterable[ChunkReport], n_windows: int, n_errors: int) -> dict:
+    """The ``media/`` row of a probed item."""
+    info, item = plan.info, plan.info.item
+    reports = sorted(reports, key=lambda r: r.chunk_index)
+    warnings = merged_warnings(plan.warnings, *(r.warnings for r in reports))
+    video_ends = [r.video_end_us for r in reports if r.video_end_us is not None]
+    audio_ends = [r.audio_end_us for r in reports if r.audio_end_us is not None]
+    any_failed = any(r.failed for r in reports)
+    status = "partial" if (warnings or any_failed or n_errors) else "ok"
+    v, a = info.video, info.audio
+    audio_start = None
+    if info.audio_t0 is not None:
+        audio_start = round(info.audio_t0 * 1_000_000)
+    streams = [_stream_row(s, v) for s in info.video_streams]
+    streams += [_stream_row(s, a) for s in info.audio_streams]
+    streams += [_stream_row(s, None) for s in info.other_streams]
+    return {
+        "media_id": item.media_id,
+        "video_uri": item.video_uri,
+        "audio_uri": item.audio_uri,
+        "transcript_uri": item.transcript_uri,
+        "status": status,
+        "duration_us": info.duration_us,
+        "n_windows": n_windows,
+        "n_frames": sum(r.n_frames for r in reports),
+        "n_chunks": sum(1 for r in reports if r.chunk_index >= 0),
+        "container_format": info.container_format,
+        "video_stream": v.index if v else None,
+        "video_codec": v.codec if v else None,
+        "width": v.width if v else None,
+        "height": v.height if v else None,
+        "frame_rate": v.frame_rate if v else None,
+        "video_start_us": v.start_us if v else None,
+        "video_end_us": max(video_ends) if video_ends else None,
+        "audio_stream": a.index if a else None,
+        "audio_codec": a.codec if a else None,
+        "sample_rate": a.sample_rate if a else None,
+        "channels": a.channels if a else None,
+        "audio_start_us": audio_start,
+        "audio_end_us": max(audio_ends) if audio_ends else None,
+        "streams": streams,
+        "transcript_format": plan.transcript_format,
+        "n_cues": len(plan.cues),
+        "n_cues_clamped": plan.n_cues_clamped,
+        "n_warnings": len(warnings),
+        "warnings": list(warnings),
+        "n_errors": n_errors,
+    }
+
+
+class _MediaRowFn(beam.DoFn):
+    def process(self, element):
+        _media_id, groups = element
+        plans = list(groups["plan"])
+        # Items that failed to probe have no plan: their row comes from the planning stage.
+        if plans:
+            yield media_row(plans[0], groups["reports"], sum(groups["windows"]), sum(groups["errors"]))
+
+
+class MediaRows(beam.PTransform):
+    """``{"plans", "reports", "windows", "errors", "failed"}`` → ``media/`` rows."""
+
+    def expand(self, pcolls):
+        keyed = {
+            "plan": pcolls["plans"] | "KeyPlans" >> beam.Map(lambda p: (p.media_id, p)),
+            "reports": pcolls["reports"] | "KeyReports" >> beam.Map(lambda r: (r.media_id, r)),
+            "windows": pcolls["windows"] | "KeyWindows" >> beam.Map(lambda w: (w["media_id"], 1)) | "CountWindows" >> beam.CombinePerKey(sum),
+            "errors": pcolls["errors"] | "KeyErrors" >> beam.Map(lambda e: (e.media_id, 1)) | "CountErrors" >> beam.CombinePerKey(sum),
+        }
+        rows = keyed | "JoinMedia" >> beam.CoGroupByKey() | "MediaRow" >> beam.ParDo(_MediaRowFn())
+        return (rows, pcolls["failed"]) | "AllMediaRows" >> beam.Flatten()
+
+
+class RunCounts(beam.CombineFn):
+    """Counts for ``run.json`` over media rows and error records:
+    ``inputs = ok + failed``, where ``ok`` includes ``partial`` and ``skipped`` items."""
+
+    def create_accumulator(self):
+        return Counter()
+
+    def add_input(self, acc: Counter, element: dict):
+        if "stage" in element:  # an errors/ row
+            acc[f"error:{element['error_type']}"] += 1
+            acc["errors"] += 1
+            return acc
+        acc["inputs"] += 1
+        status = element["status"]
+        acc["failed" if status == "failed" else "ok"] += 1
+        if status in ("partial", "skipped"):
+            acc[status] += 1
+        acc["windows"] += element.get("n_windows") or 0
+        acc["frames"] += element.get("n_frames") or 0
+        return acc
+
+    def merge_accumulators(self, accumulators):
+        total = Counter()
+        for acc in accumulators:
+            total.update(acc)
+        return total
+
+    def extract_output(self, acc: Counter) -> dict:
+        counts = {k: int(acc.get(k, 0)) for k in ("inputs", "ok", "failed", "partial", "skipped", "windows", "frames", "errors")}
+        counts["errors_by_type"] = {k.split(":", 1)[1]: int(v) for k, v in sorted(acc.items()) if k.startswith("error:")}
+        return counts

@@ -1,0 +1,98 @@
+"""Transcripts: SRT, WebVTT, Whisper JSON and plain text into :class:`~schemas.records.Cue` s.
+
+``parse_transcript(data, name)`` and ``read_transcript(uri)`` are the public entry points; any
+input they cannot use raises :class:`TranscriptError`, never another exception type.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from schemas.records import Cue
+from transforms.errors import TranscriptError
+from transforms.transcripts.encoding import decode_text
+from transforms.transcripts.plain import parse_plain
+from transforms.transcripts.srt import parse_srt
+from transforms.transcripts.vtt import parse_vtt
+from transforms.transcripts.whisper import parse_whisper_json
+
+__all__ = [
+    "TRANSCRIPT_EXTENSIONS",
+    "Cue",
+    "Transcript",
+    "TranscriptError",
+    "detect_format",
+    "load_transcript",
+    "parse_transcript",
+    "read_transcript",
+]
+
+Format = Literal["srt", "vtt", "whisper_json", "text"]
+TRANSCRIPT_EXTENSIONS = {".srt": "srt", ".vtt": "vtt", ".json": "whisper_json", ".txt": "text", ".lab": "text"}
+_SRT_TIMING = re.compile(r"^\s*(?:\d+:)?\d{1,2}:\d{1,2}[,.]\d+\s*-->", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A parsed transcript: cues in file order, plus how it was read."""
+
+    cues: tuple[Cue, ...]
+    format: str
+    encoding: str
+    timed: bool = True
+    warnings: tuple[str, ...] = ()
+
+
+def detect_format(text: str, name: str = "") -> Format:
+    """The format by file extension, else by content."""
+    ext = posixpath.splitext(name.lower())[1]
+    if ext in TRANSCRIPT_EXTENSIONS:
+        return TRANSCRIPT_EXTENSIONS[ext]  # type: ignore[return-value]
+    head = text.lstrip("\ufeff \t\n")
+    if head.startswith("WEBVTT"):
+        return "vtt"
+    if head[:1] in "{[" and head:
+        return "whisper_json"
+    if _SRT_TIMING.search(text[:20000]):
+        return "srt"
+    return "text"
+
+
+def load_transcript(data: bytes, name: str = "") -> Transcript:
+    """Parse transcript bytes; ``name`` (a file name or URI) picks the format by extension."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TranscriptError(f"expected bytes, got {type(data).__name__}", name=name)
+    try:
+        text, encoding = decode_text(bytes(data), name=name)
+        fmt = detect_format(text, name)
+        warnings: list[str] = []
+        if fmt == "srt":
+            cues = parse_srt(text, name=name, warnings=warnings)
+        elif fmt == "vtt":
+            cues = parse_vtt(text)
+            if not cues and "-->" in text:
+                warnings.append("no valid WebVTT cue (check the WEBVTT header and hh:mm:ss.ttt times)")
+        elif fmt == "whisper_json":
+            cues = parse_whisper_json(text, name=name)
+        else:
+            cues = parse_plain(text)
+        return Transcript(tuple(cues), fmt, encoding, timed=fmt != "text", warnings=tuple(warnings))
+    except TranscriptError:
+        raise
+    except Exception as err:  # a parser bug must still reach users as a TranscriptError
+        raise TranscriptError(f"cannot parse ({type(err).__name__}: {err})", name=name) from err
+
+
+def parse_transcript(data: bytes, name: str = "") -> list[Cue]:
+    """Cues of a transcript file's bytes; the format comes from ``name``'s extension."""
+    return list(load_transcript(data, name).cues)
+
+
+def read_transcript(uri: str) -> list[Cue]:
+    """Cues of a transcript at ``uri`` (any Beam filesystem)."""
+    from transforms.io import read_bytes
+
+    return parse_transcript(read_bytes(uri), uri)
