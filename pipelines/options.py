@@ -63,6 +63,9 @@ class MmfuseOptions(PipelineOptions):
         add("--text_features", type=int, default=256, help="Width of the hashed text vector. Default 256.")
         add("--frames_table", action="store_true", default=False,
             help="Also write frames/: one row per sampled frame with its time and visual features.")
+        add("--decode_threads", type=int, default=2,
+            help="Decoder threads per video chunk; 0 lets ffmpeg choose (one per core). Chunks of "
+                 "long videos already decode in parallel, so 2 keeps CPU overhead low. Default 2.")
         add("--video_stream", type=int, default=None,
             help="Use this video stream (0 = first video stream) instead of ffmpeg's default choice.")
         add("--audio_stream", type=int, default=None,
@@ -144,5 +147,6 @@ def parse_args(argv: list) -> JobArgs:
         frames_table=args.frames_table,
         video_stream=args.video_stream,
         audio_stream=args.audio_stream,
+        decode_threads=args.decode_threads,
     )
     return JobArgs(config, args.manifest, args.videos, args.output, args.overwrite, beam_args)

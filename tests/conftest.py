@@ -67,3 +67,16 @@ def corrupt_file(media_dir) -> str:
     path = media_dir / "corrupt.mp4"
     path.write_bytes(os.urandom(2048))
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def damaged_video(media_dir) -> str:
+    """An MKV with a tenth of its bytes overwritten in the middle: the rest decodes."""
+    src = media_dir / "damaged_src.mkv"
+    make_media(str(src), SyntheticSpec(duration_s=6, width=96, height=64, noise=6, gop=25), container_format="matroska")
+    data = bytearray(src.read_bytes())
+    n = len(data)
+    data[int(n * 0.45) : int(n * 0.55)] = os.urandom(int(n * 0.55) - int(n * 0.45))
+    path = media_dir / "damaged.mkv"
+    path.write_bytes(bytes(data))
+    return str(path)

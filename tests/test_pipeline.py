@@ -36,7 +36,7 @@ def test_extract_features_transform(events_video, video_only, corrupt_file):
 
 
 @pytest.fixture(scope="module")
-def cli_run(tmp_path_factory, events_video, video_only, corrupt_file):
+def cli_run(tmp_path_factory, events_video, video_only, corrupt_file, damaged_video):
     out = tmp_path_factory.mktemp("cli_out")
     manifest = tmp_path_factory.mktemp("cli_in") / "items.jsonl"
     manifest.write_text(
@@ -47,6 +47,7 @@ def cli_run(tmp_path_factory, events_video, video_only, corrupt_file):
                 {"id": "silent", "video": video_only},
                 {"id": "broken", "video": corrupt_file},
                 {"id": "missing", "video": "does_not_exist.mp4"},
+                {"id": "damaged", "video": damaged_video},
             )
         )
     )
@@ -65,7 +66,7 @@ def test_cli_exit_code_and_counts(cli_run):
     assert code == 0
     run = json.loads((out / "run.json").read_text())
     c = run["counts"]
-    assert (c["inputs"], c["ok"], c["failed"]) == (4, 2, 2)
+    assert (c["inputs"], c["ok"], c["failed"], c["partial"]) == (5, 3, 2, 1)
     assert c["inputs"] == c["ok"] + c["failed"]
     assert c["errors_by_type"] == {"not_found": 1, "unreadable_container": 1}
     assert run["config"]["fps"] == 2.0 and run["versions"]["apache-beam"]
@@ -113,6 +114,8 @@ def test_media_and_errors_tables(cli_run):
     assert media["events"]["audio_codec"] == "aac" and media["events"]["video_codec"] == "h264"
     assert {s["kind"] for s in media["events"]["streams"]} == {"video", "audio"}
     assert media["broken"]["status"] == "failed" and media["missing"]["status"] == "failed"
+    damaged = media["damaged"]
+    assert damaged["status"] == "partial" and damaged["n_warnings"] >= 1 and damaged["n_windows"] >= 6
     errors = {r["media_id"]: r for r in pq.read_table(out / "errors").to_pylist()}
     assert errors["broken"]["error_type"] == "unreadable_container"
     assert errors["missing"]["error_type"] == "not_found" and "does_not_exist.mp4" in errors["missing"]["message"]

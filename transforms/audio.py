@@ -26,7 +26,7 @@ from scipy.signal import resample_poly
 
 from transforms.clock import US_PER_SECOND
 from transforms.errors import DecodeError
-from transforms.media import open_container
+from transforms.media import ffmpeg_errors, open_container
 
 __all__ = ["AudioDecodeStats", "TARGET_RATE", "downmix", "iter_audio_blocks", "iter_window_audio"]
 
@@ -94,18 +94,25 @@ def _iter_mono_frames(container, stream, origin_us: int, t0: Fraction, stats: Au
             stats.first_error = stats.first_error or f"{type(err).__name__}: {err}"
             continue
         for frame in frames:
-            if frame.pts is None:
-                stats.warn("audio frame without a timestamp skipped")
-                continue
             if in_rate is None:
                 in_rate = frame.sample_rate
+                slack = math.ceil(in_rate * tb) + 1 if tb else 1
             elif frame.sample_rate != in_rate:
                 stats.warn(f"sample rate changed to {frame.sample_rate} Hz; frames skipped")
                 continue
-            t = Fraction(frame.pts) * tb - Fraction(origin_us, US_PER_SECOND)
-            n = round((t - t0) * in_rate)
-            if expected is not None and abs(n - expected) > 1:
-                stats.warn(f"audio timestamps jump by {n - expected} samples at {float(t):.3f} s")
+            if frame.pts is None:
+                # Raw streams carry no timestamps: samples follow each other.
+                n = expected or 0
+            else:
+                t = Fraction(frame.pts) * tb - Fraction(origin_us, US_PER_SECOND)
+                n = round((t - t0) * in_rate)
+                if expected is not None:
+                    # Timestamps are only as fine as the time base (1 ms in Matroska): within
+                    # that, samples follow each other; beyond it there is a real gap or overlap.
+                    if abs(n - expected) <= slack:
+                        n = expected
+                    else:
+                        stats.warn(f"audio timestamps jump by {n - expected} samples at {float(t):.3f} s")
             expected = n + frame.samples
             stats.frames += 1
             stats.end_us = round((t0 + Fraction(n + frame.samples, in_rate)) * US_PER_SECOND)
@@ -188,12 +195,14 @@ def iter_audio_blocks(
     sample *m* at ``t0 + m / rate``; together they cover the whole stream once."""
     stats = stats if stats is not None else AudioDecodeStats()
     resampler = None
-    with open_container(uri) as container:
+    with open_container(uri) as container, ffmpeg_errors() as logs:
         stream = container.streams[stream_index]
         for in_rate, n, x in _iter_mono_frames(container, stream, origin_us, t0, stats):
             if resampler is None:
                 resampler = _BlockResampler(in_rate, rate, block_seconds)
             yield from resampler.put(n, x)
+        if logs:
+            stats.warn(f"{len(logs)} errors reading the audio ({logs[0][1]}: {logs[0][2].strip()})")
     if resampler is None:
         if stats.errors:
             raise DecodeError(f"{uri}: audio stream {stream_index} did not decode: {stats.first_error}")

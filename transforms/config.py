@@ -29,6 +29,7 @@ class ExtractConfig:
     frames_table: bool = False
     video_stream: Optional[int] = None
     audio_stream: Optional[int] = None
+    decode_threads: int = 2
 
     def __post_init__(self):
         def need(cond: bool, message: str) -> None:
@@ -48,6 +49,7 @@ class ExtractConfig:
         need(self.text in TEXT_EXTRACTORS, f"--text must be one of {list(TEXT_EXTRACTORS)}, got {self.text!r}")
         need(1 <= self.n_mels <= 256, f"--n_mels must be between 1 and 256, got {self.n_mels}")
         need(self.text_features >= 1, "--text_features must be positive")
+        need(self.decode_threads >= 0, "--decode_threads must be >= 0 (0 lets ffmpeg choose)")
         for name in ("video_stream", "audio_stream"):
             value = getattr(self, name)
             need(value is None or value >= 0, f"--{name} must be >= 0")

@@ -68,15 +68,15 @@ class _DecodeFn(beam.DoFn):
         failed = False
         self.chunks.inc()
         try:
-            for sampled in iter_sampled_frames(uri, info.video.index, info.video_origin_us, chunk, self.config.fps, convert, stats):
+            for sampled in iter_sampled_frames(
+                uri, info.video.index, info.video_origin_us, chunk, self.config.fps, convert, stats, threads=self.config.decode_threads
+            ):
                 yield FrameRecord(task.media_id, sampled.pts_us, self.visual(sampled.image))
         except Exception as err:
             failed = True
             yield self._fail(task, uri, "decode_video", err)
         self.frames.inc(stats.kept)
-        warnings = ()
-        if stats.errors:
-            warnings = (f"{stats.errors} video packets or frames failed to decode ({stats.first_error})",)
+        warnings = stats.warnings()
         yield beam.pvalue.TaggedOutput(
             REPORTS,
             ChunkReport(task.media_id, chunk.index, n_frames=stats.kept, warnings=warnings, video_end_us=stats.end_us, failed=failed),

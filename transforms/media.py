@@ -19,7 +19,7 @@ from transforms.clock import US_PER_SECOND, pts_to_us
 from transforms.errors import MediaError, NoDecodableStream, UnreadableContainer
 from transforms.io import open_read
 
-__all__ = ["choose_stream", "open_container", "probe_media", "stream_info"]
+__all__ = ["choose_stream", "ffmpeg_errors", "open_container", "probe_media", "stream_info"]
 
 _LOG = logging.getLogger(__name__)
 # Packets to try before giving up on decoding a stream's first frame.
@@ -42,6 +42,20 @@ def open_container(uri: str) -> Iterator[av.container.InputContainer]:
             container.close()
 
 
+@contextlib.contextmanager
+def ffmpeg_errors() -> Iterator[list]:
+    """Error messages ffmpeg logs in this thread while the block runs: a demuxer skipping
+    damaged data says so only there. Yields a list of ``(level, component, message)``."""
+    level = av.logging.get_level()
+    if level is None or level < av.logging.ERROR:
+        av.logging.set_level(av.logging.ERROR)
+        # Errors logged by decoder threads cannot be told apart per file; they are counted
+        # through frame flags instead, so they need not reach Python's logging.
+        logging.getLogger("libav").setLevel(logging.CRITICAL)
+    with av.logging.Capture(local=True) as logs:
+        yield logs
+
+
 def container_origin_us(container) -> int:
     """The container's start on the media clock: what players show as 0:00.
 
@@ -59,15 +73,19 @@ def _disposition_has(stream, name: str) -> bool:
         return False
 
 
+def _codec_name(stream) -> Optional[str]:
+    """The format's name for the codec (``av1``), not the decoder's (``libdav1d``)."""
+    try:
+        return stream.codec.canonical_name
+    except Exception:  # a stream whose codec ffmpeg does not know
+        return None
+
+
 def stream_info(stream, origin_us: int) -> StreamInfo:
     tb = stream.time_base
     ctx = stream.codec_context
     kind = stream.type if stream.type in ("video", "audio", "subtitle", "data", "attachment") else "data"
-    codec = None
-    try:
-        codec = ctx.name if ctx is not None else None
-    except Exception:  # a stream whose codec ffmpeg does not know
-        codec = None
+    codec = _codec_name(stream)
     start_us = pts_to_us(stream.start_time, tb, origin_us) if stream.start_time is not None and tb else None
     duration_us = pts_to_us(stream.duration, tb) if stream.duration is not None and tb else None
     frame_rate = sample_rate = channels = width = height = None
@@ -146,10 +164,13 @@ def _first_frame_times(container, streams, origin_us: int) -> dict[int, Fraction
                 _LOG.debug("probe decode error: %s", err)
                 frames = []
             for frame in frames:
-                if frame.pts is not None:
+                if frame.pts is None:
+                    # A raw stream with no timestamps at all starts at the media clock's origin.
+                    found[idx] = Fraction(0)
+                else:
                     tb = packet.stream.time_base
                     found[idx] = Fraction(frame.pts) * tb - Fraction(origin_us, US_PER_SECOND)
-                    break
+                break
             if len(found) == len(streams):
                 break
     except av.error.FFmpegError as err:
@@ -175,15 +196,20 @@ def _scan_end_us(uri: str, indices: list[int], origin_us: int) -> Optional[int]:
 
 
 def _duration_us(container, streams, origin_us: int) -> Optional[int]:
-    if container.duration is not None and container.duration > 0:
-        start = container.start_time or 0
-        return int(start) + int(container.duration) - origin_us
+    """End of the chosen streams on the media clock from their headers, else the container's
+    duration, else None (then the caller demuxes to find it). A subtitle track that runs past
+    the picture and sound does not stretch the item."""
     ends = []
     for s in streams:
         if s is not None and s.duration is not None and s.time_base:
             start = s.start_time or 0
             ends.append(pts_to_us(start + s.duration, s.time_base, origin_us))
-    return max(ends) if ends else None
+    if ends:
+        return max(ends)
+    if container.duration is not None and container.duration > 0:
+        start = container.start_time or 0
+        return int(start) + int(container.duration) - origin_us
+    return None
 
 
 def _describe(uri: str, kinds: tuple[str, ...], requested: dict[str, Optional[int]]) -> dict:
@@ -199,7 +225,7 @@ def _describe(uri: str, kinds: tuple[str, ...], requested: dict[str, Optional[in
             "format": c.format.name,
             "origin": origin,
             "infos": infos,
-            "chosen": {k: (None if s is None else (s.index, s.codec_context.name)) for k, s in chosen.items()},
+            "chosen": {k: (None if s is None else (s.index, _codec_name(s))) for k, s in chosen.items()},
             "firsts": firsts,
             "duration": duration,
         }

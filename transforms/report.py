@@ -30,13 +30,28 @@ def _stream_row(s: StreamInfo, selected: Optional[StreamInfo]) -> dict:
     }
 
 
+def _shortfall(kind: str, stream: Optional[StreamInfo], decoded_end: Optional[int]) -> tuple[str, ...]:
+    """A warning when a stream stops well before its header says it ends (a cut-off file)."""
+    if stream is None or not stream.duration_us or decoded_end is None:
+        return ()
+    expected = (stream.start_us or 0) + stream.duration_us
+    if expected - decoded_end > max(1_000_000, expected // 50):
+        return (f"{kind} stops at {decoded_end / 1e6:.2f} s but its header says {expected / 1e6:.2f} s (truncated file?)",)
+    return ()
+
+
 def media_row(plan: ItemPlan, reports: Iterable[ChunkReport], n_windows: int, n_errors: int) -> dict:
     """The ``media/`` row of a probed item."""
     info, item = plan.info, plan.info.item
     reports = sorted(reports, key=lambda r: r.chunk_index)
-    warnings = merged_warnings(plan.warnings, *(r.warnings for r in reports))
     video_ends = [r.video_end_us for r in reports if r.video_end_us is not None]
     audio_ends = [r.audio_end_us for r in reports if r.audio_end_us is not None]
+    warnings = merged_warnings(
+        plan.warnings,
+        *(r.warnings for r in reports),
+        _shortfall("video", info.video, max(video_ends) if video_ends else None),
+        _shortfall("audio", info.audio, max(audio_ends) if audio_ends else None),
+    )
     any_failed = any(r.failed for r in reports)
     status = "partial" if (warnings or any_failed or n_errors) else "ok"
     v, a = info.video, info.audio

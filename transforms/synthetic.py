@@ -45,11 +45,16 @@ class SyntheticSpec:
     frame_times_s: Optional[Sequence[float]] = None
     video_codec: str = "libx264"
     audio_codec: str = "aac"
+    pix_fmt: str = "yuv420p"
     noise: float = 0.0  # amplitude of random pixel noise (0..255), makes files realistic to decode
     gop: Optional[int] = None
     bit_rate: Optional[int] = None
     seed: int = 0
     extra_options: dict = field(default_factory=dict)
+
+
+# Codecs whose encoders only take a frame-rate time base.
+_FIXED_RATE_CODECS = ("mpeg1video", "mpeg2video", "msmpeg4", "msmpeg4v2", "mpeg4", "cinepak", "mjpeg")
 
 
 def _layout(channels: int) -> str:
@@ -91,9 +96,10 @@ def make_media(path: str, spec: SyntheticSpec = SyntheticSpec(), container_forma
         time_base = Fraction(1, 90000) if spec.frame_times_s is not None else Fraction(1, spec.fps * 1000)
         vstream = out.add_stream(spec.video_codec, rate=spec.fps)
         vstream.width, vstream.height = spec.width, spec.height
-        vstream.pix_fmt = "yuv420p"
-        vstream.time_base = time_base
-        vstream.codec_context.time_base = time_base
+        vstream.pix_fmt = spec.pix_fmt
+        if spec.video_codec not in _FIXED_RATE_CODECS:
+            vstream.time_base = time_base
+            vstream.codec_context.time_base = time_base
         # As ffmpeg's command line would: a keyframe every 2 s and up to 3 B-frames.
         vstream.codec_context.gop_size = spec.gop or 2 * spec.fps
         if spec.video_codec in ("libx264", "libx265", "mpeg4"):
@@ -127,9 +133,10 @@ def make_media(path: str, spec: SyntheticSpec = SyntheticSpec(), container_forma
             if spec.noise:
                 img += rng.normal(0, spec.noise, img.shape).astype(np.float32)
             frame = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")
-            frame.pts = int(t / vstream.time_base)
-            frame.time_base = vstream.time_base
-            truth["frames_s"].append(float(frame.pts * vstream.time_base))
+            tb = vstream.time_base or vstream.codec_context.time_base or Fraction(1, spec.fps)
+            frame.pts = int(t / tb)
+            frame.time_base = tb
+            truth["frames_s"].append(float(frame.pts * tb))
             for packet in vstream.encode(frame):
                 out.mux(packet)
             v_pos += 1
