@@ -66,10 +66,32 @@ class MmfuseOptions(PipelineOptions):
         add("--decode_threads", type=int, default=2,
             help="Decoder threads per video chunk; 0 lets ffmpeg choose (one per core). Chunks of "
                  "long videos already decode in parallel, so 2 keeps CPU overhead low. Default 2.")
+        add("--sync_transcripts", action="store_true", default=False,
+            help="Estimate how far each transcript is from the speech (offset, drift, confidence) "
+                 "from voice activity; reported in media/.")
+        add("--apply_transcript_offset", action="store_true", default=False,
+            help="Move cues by the estimated offset and drift before windowing (implies "
+                 "--sync_transcripts; skipped when the estimate's confidence is below 0.3).")
+        add("--max_transcript_offset", type=float, default=30.0,
+            help="Largest subtitle offset searched, in seconds. Default 30.")
+        add("--av_sync", action="store_true", default=False,
+            help="Estimate the audio/video offset from content (audio onsets against picture "
+                 "changes) over the first --av_sync_seconds; reported in media/ (positive: audio lags).")
+        add("--av_sync_seconds", type=float, default=120.0, help="Seconds examined by --av_sync. Default 120.")
+        add("--align_words", action="store_true", default=False,
+            help="Force-align every cue's words to the audio and write words/ (plain-text "
+                 "transcripts become timed sentence cues).")
+        add("--align_method", default="auto", choices=["auto", "sphinx", "tts"],
+            help="auto: pocketsphinx for English, espeak-ng + DTW otherwise or when it fails. Default auto.")
+        add("--language", default="en",
+            help="Transcript language (espeak-ng voice code for non-English alignment, e.g. de, fr). Default en.")
         add("--video_stream", type=int, default=None,
             help="Use this video stream (0 = first video stream) instead of ffmpeg's default choice.")
         add("--audio_stream", type=int, default=None,
             help="Use this audio stream (0 = first audio stream) instead of ffmpeg's default choice.")
+        add("--subtitle_stream", type=int, default=None,
+            help="For items without a transcript file: read this subtitle stream of the video "
+                 "(0 = first subtitle stream). By default the first text subtitle stream is used when there is one.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,6 +169,15 @@ def parse_args(argv: list) -> JobArgs:
         frames_table=args.frames_table,
         video_stream=args.video_stream,
         audio_stream=args.audio_stream,
+        subtitle_stream=args.subtitle_stream,
         decode_threads=args.decode_threads,
+        sync_transcripts=args.sync_transcripts,
+        apply_transcript_offset=args.apply_transcript_offset,
+        max_transcript_offset=args.max_transcript_offset,
+        av_sync=args.av_sync,
+        av_sync_seconds=args.av_sync_seconds,
+        align_words=args.align_words,
+        align_method=args.align_method,
+        language=args.language,
     )
     return JobArgs(config, args.manifest, args.videos, args.output, args.overwrite, beam_args)

@@ -23,6 +23,7 @@ from schemas.tables import (
     media_schema,
     read_feature_spec,
     windows_schema,
+    words_schema,
 )
 
 __all__ = [
@@ -46,4 +47,5 @@ __all__ = [
     "media_schema",
     "read_feature_spec",
     "windows_schema",
+    "words_schema",
 ]

@@ -8,9 +8,9 @@ edits return copies.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Literal, Optional
+from typing import Literal, Mapping, Optional
 
 import numpy as np
 
@@ -209,6 +209,8 @@ class ItemPlan:
     transcript_format: Optional[str] = None
     n_cues_clamped: int = 0
     warnings: tuple[str, ...] = ()
+    timed: bool = True  # False for plain text: one cue over the whole item until aligned
+    facts: Mapping[str, object] = field(default_factory=dict)  # offsets and quality figures
 
     @property
     def media_id(self) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "media_schema",
     "read_feature_spec",
     "windows_schema",
+    "words_schema",
 ]
 
 FEATURE_COLUMNS = ("visual", "audio", "text")
@@ -157,9 +158,35 @@ def media_schema() -> pa.Schema:
             pa.field("transcript_format", pa.string()),
             pa.field("n_cues", pa.int32()),
             pa.field("n_cues_clamped", pa.int32()),
+            # alignment (--sync_transcripts, --av_sync, --align_words)
+            pa.field("transcript_offset_us", pa.int64()),
+            pa.field("transcript_drift_ppm", pa.float64()),
+            pa.field("transcript_sync_confidence", pa.float64()),
+            pa.field("transcript_offset_applied", pa.bool_()),
+            pa.field("av_offset_us", pa.int64()),
+            pa.field("av_sync_confidence", pa.float64()),
+            pa.field("n_words", pa.int64()),
+            pa.field("aligned_word_ratio", pa.float64()),
             pa.field("n_warnings", pa.int32()),
             pa.field("warnings", pa.list_(pa.string())),
             pa.field("n_errors", pa.int32()),
+        ]
+    )
+
+
+def words_schema() -> pa.Schema:
+    """``words/`` (``--align_words``): one row per transcript word. ``cue_index`` is the cue's
+    place in the transcript (for plain text: the sentence's; -1 when the sentence was not
+    found); times are null where the word could not be aligned."""
+    return pa.schema(
+        [
+            pa.field("media_id", pa.string(), nullable=False),
+            pa.field("cue_index", pa.int32(), nullable=False),
+            pa.field("word", pa.string(), nullable=False),
+            pa.field("start_us", pa.int64()),
+            pa.field("end_us", pa.int64()),
+            pa.field("score", pa.float32()),
+            pa.field("method", pa.string(), nullable=False),
         ]
     )
 
@@ -181,4 +208,4 @@ MEDIA = media_schema()
 ERRORS = errors_schema()
 
 # Table name -> folder under --output.
-TABLES = ("windows", "media", "errors", "frames")
+TABLES = ("windows", "media", "errors", "frames", "words")

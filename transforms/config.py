@@ -29,7 +29,16 @@ class ExtractConfig:
     frames_table: bool = False
     video_stream: Optional[int] = None
     audio_stream: Optional[int] = None
+    subtitle_stream: Optional[int] = None
     decode_threads: int = 2
+    sync_transcripts: bool = False
+    apply_transcript_offset: bool = False
+    max_transcript_offset: float = 30.0
+    av_sync: bool = False
+    av_sync_seconds: float = 120.0
+    align_words: bool = False
+    align_method: str = "auto"
+    language: str = "en"
 
     def __post_init__(self):
         def need(cond: bool, message: str) -> None:
@@ -49,8 +58,14 @@ class ExtractConfig:
         need(self.text in TEXT_EXTRACTORS, f"--text must be one of {list(TEXT_EXTRACTORS)}, got {self.text!r}")
         need(1 <= self.n_mels <= 256, f"--n_mels must be between 1 and 256, got {self.n_mels}")
         need(self.text_features >= 1, "--text_features must be positive")
+        need(self.align_method in ("auto", "sphinx", "tts"), f"--align_method must be one of auto, sphinx, tts, got {self.align_method!r}")
+        need(self.max_transcript_offset > 0, "--max_transcript_offset must be positive")
+        need(self.av_sync_seconds > 0, "--av_sync_seconds must be positive")
+        need(bool(self.language), "--language must not be empty")
+        if self.apply_transcript_offset and not self.sync_transcripts:
+            object.__setattr__(self, "sync_transcripts", True)
         need(self.decode_threads >= 0, "--decode_threads must be >= 0 (0 lets ffmpeg choose)")
-        for name in ("video_stream", "audio_stream"):
+        for name in ("video_stream", "audio_stream", "subtitle_stream"):
             value = getattr(self, name)
             need(value is None or value >= 0, f"--{name} must be >= 0")
         try:
@@ -65,6 +80,11 @@ class ExtractConfig:
     @property
     def chunk_us(self) -> int:
         return seconds_to_us(self.chunk_seconds)
+
+    @property
+    def aligns(self) -> bool:
+        """Whether any per-item alignment step runs."""
+        return self.sync_transcripts or self.av_sync or self.align_words
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -1,8 +1,9 @@
 """The whole extraction as one composite transform, and the schemas of what it produces.
 
-    items ─► PlanItems (probe, transcript, chunks) ─► Reshuffle ─► DecodeTasks
-          ─► FuseWindows (CoGroupByKey on media_id × window) ─► windows rows
-          ─► MediaRows ─► media rows;  dead letters from every stage ─► errors rows
+    items ─► PlanItems (probe, transcript, chunks) ─► Reshuffle ─► DecodeTasks ─┐
+                  └─► AlignItems (offsets, word timings; optional) ─► words rows   │
+          FuseWindows (CoGroupByKey on media_id × window) ◄───────────────────────┘
+          ─► windows rows ─► MediaRows ─► media rows; dead letters of every stage ─► errors
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import apache_beam as beam
 import pyarrow as pa
 
 from schemas.records import FrameRecord
-from schemas.tables import errors_schema, frames_schema, media_schema, windows_schema
+from schemas.tables import errors_schema, frames_schema, media_schema, windows_schema, words_schema
+from transforms.alignment import AlignItems
 from transforms.config import ExtractConfig
 from transforms.features import make_audio_extractor, make_text_extractor, make_visual_extractor
 from transforms.decode import DecodeTasks
@@ -37,6 +39,8 @@ def table_schemas(config: ExtractConfig) -> dict[str, pa.Schema]:
     schemas = {"windows": windows_schema(specs), "media": media_schema(), "errors": errors_schema()}
     if config.frames_table:
         schemas["frames"] = frames_schema(visual)
+    if config.align_words:
+        schemas["words"] = words_schema()
     return schemas
 
 
@@ -55,14 +59,20 @@ class ExtractFeatures(beam.PTransform):
     def expand(self, items):
         planned = items | "Plan" >> PlanItems(self.config)
         decoded = planned["tasks"] | "DecodeTasks" >> DecodeTasks(self.config)
+        plans, stage_errors = planned["plans"], [planned["errors"], decoded["errors"]]
+        words = None
+        if self.config.aligns:
+            aligned = plans | "Align" >> AlignItems(self.config)
+            plans, words = aligned["plans"], aligned["words"]
+            stage_errors.append(aligned["errors"])
         windows = {
-            "plans": planned["plans"],
+            "plans": plans,
             "frames": decoded["frames"],
             "audio": decoded["audio"],
         } | "Fuse" >> FuseWindows(self.config)
-        errors = (planned["errors"], decoded["errors"]) | "AllErrors" >> beam.Flatten()
+        errors = tuple(stage_errors) | "AllErrors" >> beam.Flatten()
         media = {
-            "plans": planned["plans"],
+            "plans": plans,
             "reports": decoded["reports"],
             "windows": windows,
             "errors": errors,
@@ -71,4 +81,6 @@ class ExtractFeatures(beam.PTransform):
         tables = {"windows": windows, "media": media, "errors": errors | "ErrorRows" >> beam.Map(lambda e: e.as_row())}
         if self.config.frames_table:
             tables["frames"] = decoded["frames"] | "FrameRows" >> beam.Map(_frame_row)
+        if self.config.align_words:
+            tables["words"] = words
         return tables

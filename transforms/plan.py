@@ -18,9 +18,8 @@ from schemas.records import Chunk, Cue, DecodeTask, ErrorRecord, ItemPlan, Media
 from transforms.clock import WindowGrid
 from transforms.config import ExtractConfig
 from transforms.errors import MediaError, MmfuseError
-from transforms.io import read_bytes
 from transforms.media import probe_media
-from transforms.transcripts import load_transcript
+from transforms.transcripts import TEXT_SUBTITLE_CODECS, load_transcript_uri
 
 __all__ = ["ERRORS", "FAILED", "PlanItems", "clamp_cues", "error_record", "failed_media_row", "plan_chunks"]
 
@@ -60,24 +59,18 @@ def plan_chunks(media_id: str, duration_us: Optional[int], chunk_us: int) -> tup
 
 
 def clamp_cues(cues: tuple[Cue, ...], duration_us: Optional[int], timed: bool) -> tuple[tuple[Cue, ...], int]:
-    """Cues limited to ``[0, duration)``; returns them and how many were cut or dropped.
-
-    An untimed transcript (plain text) becomes one cue over the whole item.
-    """
+    """Cues against the media's span ``[0, duration)``: returns the cues and how many reach
+    outside it. Timed cues keep their times (windows exist only inside the media, so text
+    past the end lands nowhere, and a later offset correction can still bring it back); an
+    untimed transcript (plain text) becomes one cue over the whole item."""
     if not timed:
         if duration_us is None:
             return cues, 0
         return tuple(Cue(0, duration_us, c.text, c.words) for c in cues), 0
     if duration_us is None:
         return cues, 0
-    kept, changed = [], 0
-    for cue in cues:
-        clamped = cue.clamp(0, duration_us)
-        if clamped != cue:
-            changed += 1
-        if clamped is not None:
-            kept.append(clamped)
-    return tuple(kept), changed
+    outside = sum(1 for c in cues if c.start_us < 0 or c.end_us > duration_us)
+    return tuple(cues), outside
 
 
 class _PlanItemFn(beam.DoFn):
@@ -85,6 +78,13 @@ class _PlanItemFn(beam.DoFn):
         self.config = config
         self.probed = Metrics.counter(_NAMESPACE, "items_probed")
         self.failed = Metrics.counter(_NAMESPACE, "items_failed")
+
+    def _embedded_source(self, info: MediaInfo) -> Optional[str]:
+        """The video itself when it carries a text subtitle stream and no transcript is given."""
+        if not info.item.video_uri:
+            return None
+        text = [s for s in info.other_streams if s.kind == "subtitle" and s.codec in TEXT_SUBTITLE_CODECS]
+        return info.item.video_uri if text or self.config.subtitle_stream is not None else None
 
     def process(self, item: MediaItem) -> Iterator:
         try:
@@ -97,17 +97,18 @@ class _PlanItemFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(FAILED, failed_media_row(item))
             return
         self.probed.inc()
-        cues, fmt, clamped, warnings = (), None, 0, list(info.warnings)
-        if item.transcript_uri:
+        cues, fmt, clamped, timed, warnings = (), None, 0, True, list(info.warnings)
+        source = item.transcript_uri or self._embedded_source(info)
+        if source:
             try:
-                transcript = load_transcript(read_bytes(item.transcript_uri), item.transcript_uri)
-                fmt = transcript.format
+                transcript = load_transcript_uri(source, self.config.subtitle_stream)
+                fmt, timed = transcript.format, transcript.timed
                 cues, clamped = clamp_cues(transcript.cues, info.duration_us, transcript.timed)
                 warnings.extend(transcript.warnings)
                 if clamped:
-                    warnings.append(f"{clamped} cues reach past the end of the media; clamped")
+                    warnings.append(f"{clamped} cues reach outside the media; their text past the end is in no window")
             except Exception as err:
-                record = error_record(item.media_id, item.transcript_uri, "transcript", err)
+                record = error_record(item.media_id, source, "transcript", err)
                 warnings.append(f"transcript not used: {record.message}")
                 yield beam.pvalue.TaggedOutput(ERRORS, record)
         grid: WindowGrid = self.config.grid
@@ -119,6 +120,7 @@ class _PlanItemFn(beam.DoFn):
             transcript_format=fmt,
             n_cues_clamped=clamped,
             warnings=tuple(warnings),
+            timed=timed,
         )
 
 

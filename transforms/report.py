@@ -12,6 +12,19 @@ from schemas.records import ChunkReport, ItemPlan, StreamInfo, merged_warnings
 __all__ = ["MediaRows", "RunCounts", "media_row"]
 
 
+# Alignment figures an item's plan may carry into its media row.
+_FACTS = (
+    "transcript_offset_us",
+    "transcript_drift_ppm",
+    "transcript_sync_confidence",
+    "transcript_offset_applied",
+    "av_offset_us",
+    "av_sync_confidence",
+    "n_words",
+    "aligned_word_ratio",
+)
+
+
 def _stream_row(s: StreamInfo, selected: Optional[StreamInfo]) -> dict:
     return {
         "index": s.index,
@@ -65,7 +78,7 @@ def media_row(plan: ItemPlan, reports: Iterable[ChunkReport], n_windows: int, n_
         "media_id": item.media_id,
         "video_uri": item.video_uri,
         "audio_uri": item.audio_uri,
-        "transcript_uri": item.transcript_uri,
+        "transcript_uri": item.transcript_uri or (item.video_uri if (plan.transcript_format or "").startswith("embedded:") else None),
         "status": status,
         "duration_us": info.duration_us,
         "n_windows": n_windows,
@@ -88,7 +101,8 @@ def media_row(plan: ItemPlan, reports: Iterable[ChunkReport], n_windows: int, n_
         "streams": streams,
         "transcript_format": plan.transcript_format,
         "n_cues": len(plan.cues),
-        "n_cues_clamped": plan.n_cues_clamped,
+        "n_cues_clamped": plan.facts.get("n_cues_clamped", plan.n_cues_clamped),
+        **{k: plan.facts.get(k) for k in _FACTS},
         "n_warnings": len(warnings),
         "warnings": list(warnings),
         "n_errors": n_errors,

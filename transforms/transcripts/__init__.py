@@ -13,6 +13,7 @@ from typing import Literal
 
 from schemas.records import Cue
 from transforms.errors import TranscriptError
+from transforms.transcripts.embedded import TEXT_SUBTITLE_CODECS, read_embedded
 from transforms.transcripts.encoding import decode_text
 from transforms.transcripts.plain import parse_plain
 from transforms.transcripts.srt import parse_srt
@@ -24,8 +25,11 @@ __all__ = [
     "Cue",
     "Transcript",
     "TranscriptError",
+    "TEXT_SUBTITLE_CODECS",
     "detect_format",
+    "is_transcript_file",
     "load_transcript",
+    "load_transcript_uri",
     "parse_transcript",
     "read_transcript",
 ]
@@ -91,8 +95,22 @@ def parse_transcript(data: bytes, name: str = "") -> list[Cue]:
     return list(load_transcript(data, name).cues)
 
 
-def read_transcript(uri: str) -> list[Cue]:
-    """Cues of a transcript at ``uri`` (any Beam filesystem)."""
-    from transforms.io import read_bytes
+def is_transcript_file(uri: str) -> bool:
+    """Whether ``uri`` names a transcript file (by extension) rather than a media file."""
+    return posixpath.splitext(uri.lower())[1] in TRANSCRIPT_EXTENSIONS
 
-    return parse_transcript(read_bytes(uri), uri)
+
+def load_transcript_uri(uri: str, subtitle_stream: int | None = None) -> Transcript:
+    """A transcript file, or the subtitle stream embedded in a media file."""
+    if is_transcript_file(uri):
+        from transforms.io import read_bytes
+
+        return load_transcript(read_bytes(uri), uri)
+    cues, codec, _ = read_embedded(uri, subtitle_stream)
+    return Transcript(tuple(cues), f"embedded:{codec}", "utf-8")
+
+
+def read_transcript(uri: str) -> list[Cue]:
+    """Cues of a transcript at ``uri`` (any Beam filesystem): a transcript file, or the first
+    text subtitle stream of a media file (mov_text in MP4, SubRip/WebVTT/ASS in MKV)."""
+    return list(load_transcript_uri(uri).cues)
