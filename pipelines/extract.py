@@ -14,7 +14,7 @@ from typing import Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.options import JobArgs, parse_args
 from pipelines.summary import format_summary, read_run_json
@@ -33,7 +33,7 @@ _LOG = logging.getLogger("mmfuse")
 
 def prepare_output(output: str, overwrite: bool) -> None:
     """Refuse to mix two runs' tables in one folder unless told to replace them."""
-    present = [t for t in (*TABLES, "run.json") if exists(join(output, t))]
+    present = [t for t in (*TABLES, "artifacts", "run.json") if exists(join(output, t))]
     if not present:
         return
     if not overwrite:
@@ -45,14 +45,47 @@ def check_inputs(job: JobArgs) -> int:
     return check_manifest(job.manifest) if job.manifest else check_glob(job.videos)
 
 
+_LOCAL_RUNNERS = {"directrunner", "fnapirunner", "bundlebaseddirectrunner", "switchingdirectrunner", "prismrunner"}
+
+
+def check_resources(job: JobArgs, options: PipelineOptions) -> None:
+    """Model files and artifacts exist; a local run asking for a GPU has one. (On Dataflow the
+    GPU is checked on the worker, where the model is loaded.)"""
+    cfg = job.config
+    for flag, path in (("--visual_model", cfg.visual_model if cfg.visual == "cnn" else None),
+                       ("--audio_model", cfg.audio_model if cfg.audio == "rnn" else None)):
+        if path and not exists(path):
+            raise ConfigError(f"{flag} {path} does not exist")
+    if cfg.artifacts_from:
+        from transforms.analyzers.transform import artifact_names
+
+        missing = [n for n in artifact_names(cfg).values() if not exists(join(cfg.artifacts_from, f"{n}.npz"))]
+        if missing:
+            raise ConfigError(f"--artifacts_from {cfg.artifacts_from} lacks {', '.join(missing)} (.npz + .json) for these settings")
+    if cfg.visual == "cnn" or cfg.audio == "rnn" or cfg.text == "minilm":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise ConfigError("--visual cnn, --audio rnn and --text minilm need PyTorch: pip install 'mmfuse[cnn]'") from None
+    runner = (options.view_as(StandardOptions).runner or "DirectRunner").rsplit(".", 1)[-1].lower()
+    if cfg.device == "cuda" and runner in _LOCAL_RUNNERS:
+        from transforms.models import check_local_device
+
+        try:
+            check_local_device("cuda")
+        except RuntimeError as err:
+            raise ConfigError(str(err)) from None
+
+
 def build_pipeline(p: beam.Pipeline, job: JobArgs, n_inputs: Optional[int] = None) -> None:
     """Wire the whole job onto ``p``."""
     inputs = p | "Inputs" >> ReadInputs(job.manifest, job.videos)
-    tables = inputs["items"] | "Extract" >> ExtractFeatures(job.config)
+    tables = dict(inputs["items"] | "Extract" >> ExtractFeatures(job.config, job.output))
+    specs, artifacts = tables.pop("feature_specs", None), tables.pop("artifacts", None)
     input_errors = inputs[ERRORS] | "InputErrorRows" >> beam.Map(lambda e: e.as_row())
     tables["errors"] = (tables["errors"], input_errors) | "ErrorTable" >> beam.Flatten()
     schemas = table_schemas(job.config)
-    written = tables | "Write" >> WriteTables(job.output, schemas)
+    written = tables | "Write" >> WriteTables(job.output, schemas, specs)
     run_config = {
         **job.config.as_dict(),
         "manifest": job.manifest,
@@ -60,11 +93,10 @@ def build_pipeline(p: beam.Pipeline, job: JobArgs, n_inputs: Optional[int] = Non
         "output": job.output,
         "listed_inputs": n_inputs,
     }
-    _ = {
-        "media": tables["media"],
-        "errors": tables["errors"],
-        "written": written,
-    } | "RunSummary" >> WriteRunSummary(job.output, run_config, RunCounts(), started_at=time.time())
+    summary_inputs = {"media": tables["media"], "errors": tables["errors"], "written": written}
+    if artifacts is not None:
+        summary_inputs["artifacts"] = artifacts
+    _ = summary_inputs | "RunSummary" >> WriteRunSummary(job.output, run_config, RunCounts(), started_at=time.time())
 
 
 def run(argv: Optional[list] = None, test_pipeline: Optional[beam.Pipeline] = None) -> dict:
@@ -73,8 +105,9 @@ def run(argv: Optional[list] = None, test_pipeline: Optional[beam.Pipeline] = No
     argv = list(sys.argv[1:] if argv is None else argv)
     job = parse_args(argv)
     n_inputs = check_inputs(job)
-    prepare_output(job.output, job.overwrite)
     options = PipelineOptions(argv)
+    check_resources(job, options)
+    prepare_output(job.output, job.overwrite)
     p = test_pipeline or beam.Pipeline(options=options)
     build_pipeline(p, job, n_inputs)
     result = p.run()

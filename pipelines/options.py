@@ -15,7 +15,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.config import ExtractConfig
 from transforms.errors import ConfigError
-from transforms.features import AUDIO_EXTRACTORS, TEXT_EXTRACTORS, VISUAL_EXTRACTORS
+from transforms.features import AUDIO_CHOICES, TEXT_CHOICES, VISUAL_CHOICES
 
 __all__ = ["JobArgs", "MmfuseOptions", "build_parser", "parse_args"]
 
@@ -52,15 +52,48 @@ class MmfuseOptions(PipelineOptions):
             help="Seconds between window starts; window i covers [i*hop, i*hop + window). Default 1.")
         add("--chunk_seconds", type=float, default=60.0,
             help="Video is decoded in chunks of this many seconds, in parallel. Default 60.")
-        add("--visual", default="basic", choices=sorted(VISUAL_EXTRACTORS),
+        add("--visual", default="basic", choices=list(VISUAL_CHOICES),
             help="Visual features per frame, averaged over each window: basic = colour histogram "
-                 "+ 8x8 thumbnail + edge density and luma statistics. Default basic.")
-        add("--audio", default="logmel", choices=list(AUDIO_EXTRACTORS),
-            help="Audio features of each window: mean and std of log-mel bands or MFCCs. Default logmel.")
+                 "+ 8x8 thumbnail + edge density and luma statistics; cnn = a PyTorch image model "
+                 "(--visual_model). Default basic.")
+        add("--audio", default="logmel", choices=list(AUDIO_CHOICES),
+            help="Audio features of each window: mean and std of log-mel bands or MFCCs; rnn = a "
+                 "PyTorch sequence model over the window's log-mel frames (--audio_model). Default logmel.")
         add("--n_mels", type=int, default=64, help="Mel bands of the audio features. Default 64.")
-        add("--text", default="hashing", choices=list(TEXT_EXTRACTORS),
-            help="Text features of each window's transcript: hashing = hashed bag of words (no fit). Default hashing.")
+        add("--text", default="hashing", choices=list(TEXT_CHOICES),
+            help="Text features of each window's transcript: hashing = hashed bag of words (no fit); "
+                 "tfidf = TF-IDF fitted over the dataset, reduced to --dims by LSA; minilm = 384-d "
+                 "sentence embeddings (mmfuse[text]). Default hashing.")
         add("--text_features", type=int, default=256, help="Width of the hashed text vector. Default 256.")
+        add("--visual_model", default=None, metavar="PATH",
+            help="Image model for --visual cnn: a TorchScript file, or a state_dict with --visual_arch (any Beam filesystem).")
+        add("--visual_arch", default=None,
+            help="Architecture of a --visual_model state_dict: a torchvision.models name, or small_cnn (built in).")
+        add("--visual_input_size", type=int, default=224, help="Frames are resized (shorter side) and centre-cropped to this. Default 224.")
+        add("--visual_normalize", default="imagenet", choices=["imagenet", "none"],
+            help="Pixel normalisation before the model: ImageNet mean/std, or none (0..1). Default imagenet.")
+        add("--audio_model", default=None, metavar="PATH",
+            help="Sequence model for --audio rnn, input (batch, time, n_mels): TorchScript, or a state_dict with --audio_arch.")
+        add("--audio_arch", default=None, help="Architecture of an --audio_model state_dict: small_gru (built in).")
+        add("--device", default="cpu", choices=["cpu", "cuda"],
+            help="Where models run. cuda on a machine without a usable GPU stops the job instead of "
+                 "falling back to the CPU. Default cpu.")
+        add("--batch_size", type=int, default=32, help="Largest batch sent to a model. Default 32.")
+        add("--model_copies", type=int, default=None,
+            help="Exact number of model copies per worker machine (Beam's model_copies; 1 = one per GPU). "
+                 "Default: one per worker process.")
+        add("--reduce", default="none", choices=["none", "pca", "pca_whiten", "ica"],
+            help="Reduce visual and audio features (each separately) with PCA, whitened PCA or ICA "
+                 "fitted over the whole dataset; fitted analyzers are written to artifacts/. Default none.")
+        add("--dims", type=int, default=128, help="Dimensions kept by --reduce and by TF-IDF's LSA. Default 128.")
+        add("--quantize", type=int, default=0, choices=[0, 8],
+            help="8: store reduced features as 8-bit codes of the clip range [-2, 2] (YouTube-8M recipe; needs pca_whiten or ica).")
+        add("--artifacts_from", default=None, metavar="DIR",
+            help="Apply the analyzers in DIR (an earlier run's artifacts/) instead of fitting: training "
+                 "and serving features then match bit for bit.")
+        add("--tfidf_vocab", type=int, default=20000, help="Largest TF-IDF vocabulary. Default 20000.")
+        add("--fit_sample", type=int, default=20000,
+            help="Rows in the deterministic sample that ICA and LSA are fitted on. Default 20000.")
         add("--frames_table", action="store_true", default=False,
             help="Also write frames/: one row per sampled frame with its time and visual features.")
         add("--decode_threads", type=int, default=2,
@@ -179,5 +212,20 @@ def parse_args(argv: list) -> JobArgs:
         align_words=args.align_words,
         align_method=args.align_method,
         language=args.language,
+        visual_model=args.visual_model,
+        visual_arch=args.visual_arch,
+        visual_input_size=args.visual_input_size,
+        visual_normalize=args.visual_normalize,
+        audio_model=args.audio_model,
+        audio_arch=args.audio_arch,
+        device=args.device,
+        batch_size=args.batch_size,
+        model_copies=args.model_copies,
+        reduce=args.reduce,
+        dims=args.dims,
+        quantize=args.quantize,
+        artifacts_from=args.artifacts_from,
+        tfidf_vocab=args.tfidf_vocab,
+        fit_sample=args.fit_sample,
     )
     return JobArgs(config, args.manifest, args.videos, args.output, args.overwrite, beam_args)

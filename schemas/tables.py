@@ -70,12 +70,13 @@ def read_feature_spec(f: pa.Field) -> Optional[FeatureSpec]:
     )
 
 
-def _vector(name: str, spec: Optional[FeatureSpec]) -> pa.Field:
-    return pa.field(name, pa.list_(pa.float32()), metadata=spec.metadata() if spec else None)
+def _vector(name: str, spec: Optional[FeatureSpec], value_type: pa.DataType = pa.float32()) -> pa.Field:
+    return pa.field(name, pa.list_(value_type), metadata=spec.metadata() if spec else None)
 
 
-def windows_schema(specs: Mapping[str, FeatureSpec]) -> pa.Schema:
-    """``windows/``: one row per item × window ``[start_us, end_us)``."""
+def windows_schema(specs: Mapping[str, FeatureSpec], quantized: tuple[str, ...] = ()) -> pa.Schema:
+    """``windows/``: one row per item × window ``[start_us, end_us)``. Columns named in
+    ``quantized`` hold 8-bit codes (list<uint8>) instead of float32."""
     return pa.schema(
         [
             pa.field("media_id", pa.string(), nullable=False),
@@ -86,8 +87,8 @@ def windows_schema(specs: Mapping[str, FeatureSpec]) -> pa.Schema:
             pa.field("has_audio", pa.bool_(), nullable=False),
             pa.field("has_text", pa.bool_(), nullable=False),
             pa.field("n_frames", pa.int32(), nullable=False),
-            _vector("visual", specs.get("visual")),
-            _vector("audio", specs.get("audio")),
+            _vector("visual", specs.get("visual"), pa.uint8() if "visual" in quantized else pa.float32()),
+            _vector("audio", specs.get("audio"), pa.uint8() if "audio" in quantized else pa.float32()),
             _vector("text", specs.get("text")),
             pa.field("transcript", pa.string()),
             pa.field("tokens", pa.list_(pa.string())),

@@ -8,7 +8,7 @@ from typing import Optional
 
 from transforms.clock import WindowGrid, seconds_to_us
 from transforms.errors import ConfigError
-from transforms.features import AUDIO_EXTRACTORS, TEXT_EXTRACTORS, VISUAL_EXTRACTORS
+from transforms.features import AUDIO_CHOICES, TEXT_CHOICES, VISUAL_CHOICES
 
 __all__ = ["ExtractConfig"]
 
@@ -39,6 +39,23 @@ class ExtractConfig:
     align_words: bool = False
     align_method: str = "auto"
     language: str = "en"
+    # learned features (mmfuse[cnn], mmfuse[text])
+    visual_model: Optional[str] = None
+    visual_arch: Optional[str] = None
+    visual_input_size: int = 224
+    visual_normalize: str = "imagenet"
+    audio_model: Optional[str] = None
+    audio_arch: Optional[str] = None
+    device: str = "cpu"
+    batch_size: int = 32
+    model_copies: Optional[int] = None
+    # analyzers fitted over the dataset
+    reduce: str = "none"
+    dims: int = 128
+    quantize: int = 0
+    artifacts_from: Optional[str] = None
+    tfidf_vocab: int = 20000
+    fit_sample: int = 20000
 
     def __post_init__(self):
         def need(cond: bool, message: str) -> None:
@@ -53,9 +70,21 @@ class ExtractConfig:
                 seconds_to_us(value)
             except ValueError:
                 raise ConfigError(f"--{name} must be a whole number of microseconds, got {value}") from None
-        need(self.visual in VISUAL_EXTRACTORS, f"--visual must be one of {sorted(VISUAL_EXTRACTORS)}, got {self.visual!r}")
-        need(self.audio in AUDIO_EXTRACTORS, f"--audio must be one of {list(AUDIO_EXTRACTORS)}, got {self.audio!r}")
-        need(self.text in TEXT_EXTRACTORS, f"--text must be one of {list(TEXT_EXTRACTORS)}, got {self.text!r}")
+        need(self.visual in VISUAL_CHOICES, f"--visual must be one of {list(VISUAL_CHOICES)}, got {self.visual!r}")
+        need(self.audio in AUDIO_CHOICES, f"--audio must be one of {list(AUDIO_CHOICES)}, got {self.audio!r}")
+        need(self.text in TEXT_CHOICES, f"--text must be one of {list(TEXT_CHOICES)}, got {self.text!r}")
+        need(self.visual != "cnn" or bool(self.visual_model), "--visual cnn needs --visual_model PATH (a TorchScript file, or a state_dict with --visual_arch)")
+        need(self.audio != "rnn" or bool(self.audio_model), "--audio rnn needs --audio_model PATH (a TorchScript file, or a state_dict with --audio_arch)")
+        need(self.visual_normalize in ("imagenet", "none"), "--visual_normalize must be imagenet or none")
+        need(16 <= self.visual_input_size <= 4096, "--visual_input_size must be between 16 and 4096")
+        need(self.device in ("cpu", "cuda"), f"--device must be cpu or cuda, got {self.device!r}")
+        need(self.batch_size >= 1, "--batch_size must be positive")
+        need(self.model_copies is None or self.model_copies >= 1, "--model_copies must be positive")
+        need(self.reduce in ("none", "pca", "pca_whiten", "ica"), f"--reduce must be one of none, pca, pca_whiten, ica, got {self.reduce!r}")
+        need(self.dims >= 1, "--dims must be positive")
+        need(self.quantize in (0, 8), "--quantize must be 0 (off) or 8")
+        need(self.quantize == 0 or self.reduce in ("pca_whiten", "ica"), "--quantize 8 needs whitened features: --reduce pca_whiten or ica")
+        need(self.tfidf_vocab >= 1 and self.fit_sample >= 10, "--tfidf_vocab and --fit_sample must be positive")
         need(1 <= self.n_mels <= 256, f"--n_mels must be between 1 and 256, got {self.n_mels}")
         need(self.text_features >= 1, "--text_features must be positive")
         need(self.align_method in ("auto", "sphinx", "tts"), f"--align_method must be one of auto, sphinx, tts, got {self.align_method!r}")
@@ -80,6 +109,11 @@ class ExtractConfig:
     @property
     def chunk_us(self) -> int:
         return seconds_to_us(self.chunk_seconds)
+
+    @property
+    def fits(self) -> bool:
+        """Whether analyzers are fitted (or applied) over the dataset."""
+        return self.reduce != "none" or self.text == "tfidf"
 
     @property
     def aligns(self) -> bool:

@@ -10,6 +10,7 @@ import logging
 from typing import Iterator
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics import Metrics
 
 from schemas.records import AudioWindow, ChunkReport, DecodeTask, FrameRecord
@@ -41,8 +42,21 @@ class _DecodeFn(beam.DoFn):
         self.failures = Metrics.counter(_NAMESPACE, "decode_failures")
 
     def setup(self):
-        self.visual = make_visual_extractor(self.config.visual)
-        self.audio = make_audio_extractor(self.config.audio, n_mels=self.config.n_mels)
+        if self.config.visual != "cnn":
+            self.visual = make_visual_extractor(self.config.visual)
+        base_audio = "logmel" if self.config.audio == "rnn" else self.config.audio
+        self.audio = make_audio_extractor(base_audio, n_mels=self.config.n_mels)
+        window_samples = self.config.grid.window_us * 16000 // 1_000_000
+        self.sequence_frames = max(1, 1 + (window_samples - 400) // 160)
+
+    def _padded_log_mel(self, samples) -> np.ndarray:
+        """(frames of a full window, n_mels) log-mel dB; a short last window is padded with
+        the silence floor so every sequence in a batch has one shape."""
+        mel = self.audio.log_mel(samples)[: self.sequence_frames]
+        if len(mel) < self.sequence_frames:
+            pad = np.full((self.sequence_frames - len(mel), mel.shape[1]), -100.0, np.float32)
+            mel = np.concatenate([mel, pad])
+        return mel.astype(np.float32)
 
     def process(self, task: DecodeTask) -> Iterator:
         if task.kind == "video":
@@ -56,13 +70,27 @@ class _DecodeFn(beam.DoFn):
         self.failures.inc()
         return beam.pvalue.TaggedOutput(ERRORS, error_record(task.media_id, uri, stage, err))
 
+    def _converter(self, info):
+        """Pixels of a kept frame as the visual extractor wants them, scaled by swscale."""
+        if self.config.visual == "cnn":
+            size = self.config.visual_input_size
+
+            def to_model_input(frame):
+                scale = size / min(frame.width, frame.height)
+                w, h = max(size, round(frame.width * scale)), max(size, round(frame.height * scale))
+                rgb = frame.to_ndarray(width=w, height=h, format="rgb24", interpolation="AREA")
+                top, left = (h - size) // 2, (w - size) // 2
+                return np.ascontiguousarray(rgb[top : top + size, left : left + size].transpose(2, 0, 1))
+
+            return to_model_input
+        width, height = analysis_size(info.video.width or 2, info.video.height or 2)
+        return lambda frame: frame.to_ndarray(width=width, height=height, format="bgr24", interpolation="AREA")
+
     def _video(self, task: DecodeTask) -> Iterator:
         info, chunk = task.info, task.chunk
         uri = info.item.video_uri
-        width, height = analysis_size(info.video.width or 2, info.video.height or 2)
-
-        def convert(frame):
-            return frame.to_ndarray(width=width, height=height, format="bgr24", interpolation="AREA")
+        convert = self._converter(info)
+        learned = self.config.visual == "cnn"
 
         stats = VideoDecodeStats()
         failed = False
@@ -71,7 +99,10 @@ class _DecodeFn(beam.DoFn):
             for sampled in iter_sampled_frames(
                 uri, info.video.index, info.video_origin_us, chunk, self.config.fps, convert, stats, threads=self.config.decode_threads
             ):
-                yield FrameRecord(task.media_id, sampled.pts_us, self.visual(sampled.image))
+                if learned:  # pixels go on to the model (RunInference), keyed by frame
+                    yield (task.media_id, sampled.pts_us), sampled.image
+                else:
+                    yield FrameRecord(task.media_id, sampled.pts_us, self.visual(sampled.image))
         except Exception as err:
             failed = True
             yield self._fail(task, uri, "decode_video", err)
@@ -91,11 +122,15 @@ class _DecodeFn(beam.DoFn):
         self.audio_tracks.inc()
         try:
             blocks = iter_audio_blocks(uri, info.audio.index, info.audio_origin_us, info.audio_t0, stats=stats)
+            learned = self.config.audio == "rnn"
             for index, samples in iter_window_audio(blocks, self.config.grid, info.audio_t0):
-                features = self.audio(samples)
-                if features is not None:
-                    n += 1
-                    yield beam.pvalue.TaggedOutput(AUDIO, AudioWindow(task.media_id, index, features))
+                if len(samples) < self.audio.min_samples:
+                    continue
+                n += 1
+                if learned:  # the window's log-mel frames go on to the model, padded to full length
+                    yield beam.pvalue.TaggedOutput(AUDIO, ((task.media_id, index), self._padded_log_mel(samples)))
+                else:
+                    yield beam.pvalue.TaggedOutput(AUDIO, AudioWindow(task.media_id, index, self.audio(samples)))
         except Exception as err:
             failed = True
             yield self._fail(task, uri, "decode_audio", err)

