@@ -97,7 +97,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=180)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--fps", type=float, default=2.0)
-    parser.add_argument("--threads", type=int, default=2, help="decoder threads of the step (the pipeline default)")
+    parser.add_argument("--threads", type=int, default=1, help="decoder threads of the step (the pipeline default)")
     args = parser.parse_args()
     if not shutil.which("ffmpeg"):
         print("ffmpeg is needed for the baseline (apt-get install ffmpeg)", file=sys.stderr)

@@ -59,7 +59,8 @@ def check_resources(job: JobArgs, options: PipelineOptions) -> None:
     if cfg.artifacts_from:
         from transforms.analyzers.transform import artifact_names
 
-        missing = [n for n in artifact_names(cfg).values() if not exists(join(cfg.artifacts_from, f"{n}.npz"))]
+        names = list(artifact_names(cfg).values()) + (["semantic_cca"] if cfg.semantic_align else [])
+        missing = [n for n in names if not exists(join(cfg.artifacts_from, f"{n}.npz"))]
         if missing:
             raise ConfigError(f"--artifacts_from {cfg.artifacts_from} lacks {', '.join(missing)} (.npz + .json) for these settings")
     if cfg.visual == "cnn" or cfg.audio == "rnn" or cfg.text == "minilm":

@@ -94,11 +94,21 @@ class MmfuseOptions(PipelineOptions):
         add("--tfidf_vocab", type=int, default=20000, help="Largest TF-IDF vocabulary. Default 20000.")
         add("--fit_sample", type=int, default=20000,
             help="Rows in the deterministic sample that ICA and LSA are fitted on. Default 20000.")
+        add("--shots", action="store_true", default=False,
+            help="Find shot cuts on every decoded frame and write shots/ (implied by --semantic_align).")
+        add("--semantic_align", action="store_true", default=False,
+            help="Assign every transcript cue to the shot it talks about, in a text/picture space "
+                 "learned over the dataset (CCA); writes alignments/ and artifacts/semantic_cca.")
+        add("--semantic_dims", type=int, default=16, help="Dimensions of the learned text/picture space. Default 16.")
+        add("--semantic_prior", type=float, default=5.0,
+            help="Seconds: how far from its stated time a cue may move before the content must "
+                 "clearly say so (scale of the Gaussian time prior). Default 5.")
         add("--frames_table", action="store_true", default=False,
             help="Also write frames/: one row per sampled frame with its time and visual features.")
-        add("--decode_threads", type=int, default=2,
+        add("--decode_threads", type=int, default=1,
             help="Decoder threads per video chunk; 0 lets ffmpeg choose (one per core). Chunks of "
-                 "long videos already decode in parallel, so 2 keeps CPU overhead low. Default 2.")
+                 "long videos already decode in parallel across workers. With more than one thread, "
+                 "ffmpeg's own messages about damaged data are not collected into media/ warnings. Default 1.")
         add("--sync_transcripts", action="store_true", default=False,
             help="Estimate how far each transcript is from the speech (offset, drift, confidence) "
                  "from voice activity; reported in media/.")
@@ -227,5 +237,9 @@ def parse_args(argv: list) -> JobArgs:
         artifacts_from=args.artifacts_from,
         tfidf_vocab=args.tfidf_vocab,
         fit_sample=args.fit_sample,
+        shots=args.shots,
+        semantic_align=args.semantic_align,
+        semantic_dims=args.semantic_dims,
+        semantic_prior=args.semantic_prior,
     )
     return JobArgs(config, args.manifest, args.videos, args.output, args.overwrite, beam_args)

@@ -23,6 +23,8 @@ __all__ = [
     "frames_schema",
     "media_schema",
     "read_feature_spec",
+    "alignments_schema",
+    "shots_schema",
     "windows_schema",
     "words_schema",
 ]
@@ -168,6 +170,13 @@ def media_schema() -> pa.Schema:
             pa.field("av_sync_confidence", pa.float64()),
             pa.field("n_words", pa.int64()),
             pa.field("aligned_word_ratio", pa.float64()),
+            pa.field("n_shots", pa.int32()),
+            pa.field("semantic_score_mean", pa.float64()),
+            pa.field("n_cues_moved", pa.int32()),
+            # transcript and stream quality
+            pa.field("n_cue_overlaps", pa.int32()),
+            pa.field("n_cue_gaps", pa.int32()),
+            pa.field("av_length_mismatch_us", pa.int64()),
             pa.field("n_warnings", pa.int32()),
             pa.field("warnings", pa.list_(pa.string())),
             pa.field("n_errors", pa.int32()),
@@ -192,6 +201,33 @@ def words_schema() -> pa.Schema:
     )
 
 
+def shots_schema() -> pa.Schema:
+    """``shots/`` (``--shots``): one row per shot ``[start_us, end_us)``, in time order."""
+    return pa.schema(
+        [
+            pa.field("media_id", pa.string(), nullable=False),
+            pa.field("shot_index", pa.int32(), nullable=False),
+            pa.field("start_us", pa.int64(), nullable=False),
+            pa.field("end_us", pa.int64(), nullable=False),
+        ]
+    )
+
+
+def alignments_schema() -> pa.Schema:
+    """``alignments/`` (``--semantic_align``): the shot each cue talks about. ``score`` is the
+    cue/shot similarity in the learned space; ``time_shift_us`` moves the cue's middle to the
+    nearest instant of that shot (0 when it is already inside)."""
+    return pa.schema(
+        [
+            pa.field("media_id", pa.string(), nullable=False),
+            pa.field("cue_index", pa.int32(), nullable=False),
+            pa.field("shot_index", pa.int32(), nullable=False),
+            pa.field("score", pa.float32()),
+            pa.field("time_shift_us", pa.int64(), nullable=False),
+        ]
+    )
+
+
 def errors_schema() -> pa.Schema:
     """``errors/``: the dead letter, one row per failed item or stage."""
     return pa.schema(
@@ -209,4 +245,4 @@ MEDIA = media_schema()
 ERRORS = errors_schema()
 
 # Table name -> folder under --output.
-TABLES = ("windows", "media", "errors", "frames", "words")
+TABLES = ("windows", "media", "errors", "frames", "words", "shots", "alignments")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -118,9 +119,16 @@ def test_fit_with_two_worker_processes_equals_in_process(dataset, tmp_path):
     two = tmp_path / "two"
     # In a process of its own with a deadline: a worker process that cannot start would
     # otherwise hang the test run silently.
-    subprocess.run([sys.executable, "-m", "pipelines.extract", "--manifest", str(dataset / "items.jsonl"),
-                    "--output", str(two), *flags, "--direct_running_mode", "multi_processing",
-                    "--direct_num_workers", "2"], check=True, timeout=300, capture_output=True, cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.extract", "--manifest", str(dataset / "items.jsonl"),
+                             "--output", str(two), *flags, "--direct_running_mode", "multi_processing",
+                             "--direct_num_workers", "2"], cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the job and its worker processes
+        raise
+    assert proc.returncode == 0, out.decode()[-2000:]
     for name in ("visual_ica", "audio_ica", "text_tfidf_lsa"):
         a = np.load(one / "artifacts" / f"{name}.npz")
         b = np.load(two / "artifacts" / f"{name}.npz")

@@ -48,7 +48,7 @@ class _AlignItemFn(beam.DoFn):
         try:
             if self.config.sync_transcripts and cues and plan.timed and info.has_audio:
                 stage = "sync_transcript"
-                origin, activity = item_activity(AudioCursor(info))
+                origin, activity = item_activity(AudioCursor(info, capture_errors=self.config.decode_threads == 1))
                 estimate = estimate_offset(activity, origin, cues, seconds_to_us(self.config.max_transcript_offset))
                 if estimate is not None:
                     facts.update(
@@ -62,16 +62,15 @@ class _AlignItemFn(beam.DoFn):
                         facts["transcript_offset_applied"] = True
                         facts["n_cues_clamped"] = outside
                     elif self.config.apply_transcript_offset:
-                        facts["transcript_offset_applied"] = False
-                        warnings.append(f"transcript offset not applied: confidence {estimate.confidence:.2f} < {_TRUSTED_SYNC}")
+                        facts["transcript_offset_applied"] = False  # confidence below _TRUSTED_SYNC
             if self.config.av_sync and info.has_video and info.has_audio:
                 stage = "av_sync"
-                av = estimate_av_offset(info, self.config.av_sync_seconds)
+                av = estimate_av_offset(info, self.config.av_sync_seconds, capture_errors=self.config.decode_threads == 1)
                 if av is not None:
                     facts.update(av_offset_us=av.offset_us, av_sync_confidence=av.confidence)
             if self.aligner is not None and cues and info.has_audio:
                 stage = "align_words"
-                open_cursor = lambda: AudioCursor(info)  # noqa: E731
+                open_cursor = lambda: AudioCursor(info, capture_errors=self.config.decode_threads == 1)  # noqa: E731
                 if plan.timed:
                     words = list(align_transcript(open_cursor, cues, self.aligner))
                 else:

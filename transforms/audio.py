@@ -190,12 +190,13 @@ def iter_audio_blocks(
     rate: int = TARGET_RATE,
     block_seconds: float = 10.0,
     stats: Optional[AudioDecodeStats] = None,
+    capture_errors: bool = True,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Consecutive blocks ``(first output index, samples)`` of the stream at ``rate``, mono,
     sample *m* at ``t0 + m / rate``; together they cover the whole stream once."""
     stats = stats if stats is not None else AudioDecodeStats()
     resampler = None
-    with open_container(uri) as container, ffmpeg_errors() as logs:
+    with open_container(uri) as container, ffmpeg_errors(capture_errors) as logs:
         stream = container.streams[stream_index]
         for in_rate, n, x in _iter_mono_frames(container, stream, origin_us, t0, stats):
             if resampler is None:

@@ -30,7 +30,7 @@ class ExtractConfig:
     video_stream: Optional[int] = None
     audio_stream: Optional[int] = None
     subtitle_stream: Optional[int] = None
-    decode_threads: int = 2
+    decode_threads: int = 1
     sync_transcripts: bool = False
     apply_transcript_offset: bool = False
     max_transcript_offset: float = 30.0
@@ -56,6 +56,11 @@ class ExtractConfig:
     artifacts_from: Optional[str] = None
     tfidf_vocab: int = 20000
     fit_sample: int = 20000
+    # shots and alignment by content
+    shots: bool = False
+    semantic_align: bool = False
+    semantic_dims: int = 16
+    semantic_prior: float = 5.0
 
     def __post_init__(self):
         def need(cond: bool, message: str) -> None:
@@ -84,6 +89,10 @@ class ExtractConfig:
         need(self.dims >= 1, "--dims must be positive")
         need(self.quantize in (0, 8), "--quantize must be 0 (off) or 8")
         need(self.quantize == 0 or self.reduce in ("pca_whiten", "ica"), "--quantize 8 needs whitened features: --reduce pca_whiten or ica")
+        need(self.semantic_dims >= 1, "--semantic_dims must be positive")
+        need(self.semantic_prior > 0, "--semantic_prior must be positive")
+        if self.semantic_align and not self.shots:
+            object.__setattr__(self, "shots", True)
         need(self.tfidf_vocab >= 1 and self.fit_sample >= 10, "--tfidf_vocab and --fit_sample must be positive")
         need(1 <= self.n_mels <= 256, f"--n_mels must be between 1 and 256, got {self.n_mels}")
         need(self.text_features >= 1, "--text_features must be positive")

@@ -20,11 +20,17 @@ from transforms.errors import MediaError
 from transforms.features import make_audio_extractor, make_visual_extractor
 from transforms.features.visual import analysis_size
 from transforms.plan import error_record
+from transforms.shots import CutDetector
 from transforms.video import VideoDecodeStats, iter_sampled_frames
 
-__all__ = ["AUDIO", "DecodeTasks", "ERRORS", "FRAMES", "REPORTS"]
+__all__ = ["AUDIO", "CUTS", "DecodeTasks", "ERRORS", "FRAMES", "REPORTS"]
+# Shot detection looks at the frames this long before a chunk (for its history of changes) and
+# after it (to confirm a cut near the end).
+_SHOT_PREROLL_US = 1_000_000
+_SHOT_POSTROLL_US = 500_000
 
 FRAMES = "frames"
+CUTS = "cuts"
 AUDIO = "audio"
 REPORTS = "reports"
 ERRORS = "errors"
@@ -95,9 +101,12 @@ class _DecodeFn(beam.DoFn):
         stats = VideoDecodeStats()
         failed = False
         self.chunks.inc()
+        detector = CutDetector() if self.config.shots else None
+        shot_args = dict(watch=detector.feed, preroll_us=_SHOT_PREROLL_US, postroll_us=_SHOT_POSTROLL_US) if detector else {}
         try:
             for sampled in iter_sampled_frames(
-                uri, info.video.index, info.video_origin_us, chunk, self.config.fps, convert, stats, threads=self.config.decode_threads
+                uri, info.video.index, info.video_origin_us, chunk, self.config.fps, convert, stats,
+                threads=self.config.decode_threads, **shot_args,
             ):
                 if learned:  # pixels go on to the model (RunInference), keyed by frame
                     yield (task.media_id, sampled.pts_us), sampled.image
@@ -107,6 +116,9 @@ class _DecodeFn(beam.DoFn):
             failed = True
             yield self._fail(task, uri, "decode_video", err)
         self.frames.inc(stats.kept)
+        if detector is not None:
+            cuts = [t for t in detector.finish() if chunk.contains(t)]
+            yield beam.pvalue.TaggedOutput(CUTS, (task.media_id, cuts))
         warnings = stats.warnings()
         yield beam.pvalue.TaggedOutput(
             REPORTS,
@@ -121,7 +133,8 @@ class _DecodeFn(beam.DoFn):
         n = 0
         self.audio_tracks.inc()
         try:
-            blocks = iter_audio_blocks(uri, info.audio.index, info.audio_origin_us, info.audio_t0, stats=stats)
+            blocks = iter_audio_blocks(uri, info.audio.index, info.audio_origin_us, info.audio_t0, stats=stats,
+                                       capture_errors=self.config.decode_threads == 1)
             learned = self.config.audio == "rnn"
             for index, samples in iter_window_audio(blocks, self.config.grid, info.audio_t0):
                 if len(samples) < self.audio.min_samples:
@@ -142,12 +155,12 @@ class _DecodeFn(beam.DoFn):
 
 
 class DecodeTasks(beam.PTransform):
-    """Tasks → ``{"frames", "audio", "reports", "errors"}``."""
+    """Tasks → ``{"frames", "audio", "reports", "errors", "cuts"}``."""
 
     def __init__(self, config: ExtractConfig):
         super().__init__()
         self.config = config
 
     def expand(self, tasks):
-        out = tasks | "Decode" >> beam.ParDo(_DecodeFn(self.config)).with_outputs(AUDIO, REPORTS, ERRORS, main=FRAMES)
-        return {FRAMES: out[FRAMES], AUDIO: out[AUDIO], REPORTS: out[REPORTS], ERRORS: out[ERRORS]}
+        out = tasks | "Decode" >> beam.ParDo(_DecodeFn(self.config)).with_outputs(AUDIO, REPORTS, ERRORS, CUTS, main=FRAMES)
+        return {FRAMES: out[FRAMES], AUDIO: out[AUDIO], REPORTS: out[REPORTS], ERRORS: out[ERRORS], CUTS: out[CUTS]}

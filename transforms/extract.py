@@ -14,11 +14,21 @@ import apache_beam as beam
 import pyarrow as pa
 
 from schemas.records import FrameRecord
-from schemas.tables import FeatureSpec, errors_schema, frames_schema, media_schema, windows_schema, words_schema
+from schemas.tables import (
+    FeatureSpec,
+    alignments_schema,
+    errors_schema,
+    frames_schema,
+    media_schema,
+    shots_schema,
+    windows_schema,
+    words_schema,
+)
 from transforms.alignment import AlignItems
 from transforms.analyzers.transform import FitAnalyzers
 from transforms.embed import EmbedAudioWindows, EmbedFrames, EmbedTranscripts
 from transforms.config import ExtractConfig
+from transforms.content import AlignByContent, ItemShots, shot_rows
 from transforms.features import make_audio_extractor, make_text_extractor, make_visual_extractor
 from transforms.decode import DecodeTasks
 from transforms.plan import PlanItems
@@ -72,6 +82,10 @@ def table_schemas(config: ExtractConfig) -> dict[str, pa.Schema]:
         schemas["frames"] = frames_schema(specs["visual"])
     if config.align_words:
         schemas["words"] = words_schema()
+    if config.shots:
+        schemas["shots"] = shots_schema()
+    if config.semantic_align:
+        schemas["alignments"] = alignments_schema()
     return schemas
 
 
@@ -106,6 +120,16 @@ class ExtractFeatures(beam.PTransform):
             plans, words = aligned["plans"], aligned["words"]
             stage_errors.append(aligned["errors"])
         windows = {"plans": plans, "frames": frames, "audio": audio} | "Fuse" >> FuseWindows(cfg)
+        content_tables, facts, artifact_groups = {}, [], []
+        if cfg.shots:
+            shots = {"plans": plans, "cuts": decoded["cuts"], "reports": decoded["reports"]} | "ItemShots" >> ItemShots()
+            content_tables["shots"] = shots | "ShotRows" >> beam.FlatMap(shot_rows)
+            facts.append(shots | "ShotCount" >> beam.MapTuple(lambda m, s: (m, {"n_shots": len(s)})))
+            if cfg.semantic_align:
+                content = {"plans": plans, "shots": shots, "frames": frames} | "AlignByContent" >> AlignByContent(cfg, self.output or cfg.artifacts_from)
+                content_tables["alignments"] = content["alignments"]
+                facts.append(content["facts"])
+                artifact_groups.append(content["artifacts"])
         if cfg.text == "minilm":
             windows = windows | "EmbedText" >> EmbedTranscripts(cfg)
         extras = {}
@@ -114,7 +138,10 @@ class ExtractFeatures(beam.PTransform):
                 raise ValueError("fitting analyzers needs an output folder for their artifacts")
             fitted = windows | "Analyzers" >> FitAnalyzers(cfg, self.output or cfg.artifacts_from, feature_specs(cfg))
             windows = fitted["rows"]
-            extras = {"feature_specs": fitted["specs"], "artifacts": fitted["artifacts"]}
+            extras = {"feature_specs": fitted["specs"]}
+            artifact_groups.append(fitted["artifacts"])
+        if artifact_groups:
+            extras["artifacts"] = tuple(artifact_groups) | "AllArtifacts" >> beam.Flatten()
         errors = tuple(stage_errors) | "AllErrors" >> beam.Flatten()
         media = {
             "plans": plans,
@@ -122,10 +149,11 @@ class ExtractFeatures(beam.PTransform):
             "windows": windows,
             "errors": errors,
             "failed": planned["failed"],
+            **({"facts": tuple(facts) | "AllFacts" >> beam.Flatten()} if facts else {}),
         } | "Media" >> MediaRows()
         tables = {"windows": windows, "media": media, "errors": errors | "ErrorRows" >> beam.Map(lambda e: e.as_row())}
         if cfg.frames_table:
             tables["frames"] = frames | "FrameRows" >> beam.Map(_frame_row)
         if cfg.align_words:
             tables["words"] = words
-        return {**tables, **extras}
+        return {**tables, **content_tables, **extras}

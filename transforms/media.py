@@ -43,15 +43,22 @@ def open_container(uri: str) -> Iterator[av.container.InputContainer]:
 
 
 @contextlib.contextmanager
-def ffmpeg_errors() -> Iterator[list]:
+def ffmpeg_errors(enabled: bool = True) -> Iterator[list]:
     """Error messages ffmpeg logs in this thread while the block runs: a demuxer skipping
-    damaged data says so only there. Yields a list of ``(level, component, message)``."""
-    level = av.logging.get_level()
-    if level is None or level < av.logging.ERROR:
+    damaged data says so only there. Yields a list of ``(level, component, message)``.
+
+    Only safe without decoder threads: PyAV's log callback takes the GIL, and a frame-threaded
+    decoder that logs while the caller waits on it would deadlock. Callers that decode with
+    several threads pass ``enabled=False``, which also turns a capture level left by earlier
+    calls off again."""
+    if not enabled:
+        if av.logging.get_level() == av.logging.ERROR:
+            av.logging.set_level(None)
+        yield []
+        return
+    if av.logging.get_level() is None or av.logging.get_level() < av.logging.ERROR:
         av.logging.set_level(av.logging.ERROR)
-        # Errors logged by decoder threads cannot be told apart per file; they are counted
-        # through frame flags instead, so they need not reach Python's logging.
-        logging.getLogger("libav").setLevel(logging.CRITICAL)
+        logging.getLogger("libav").setLevel(logging.CRITICAL)  # captured here, not printed
     with av.logging.Capture(local=True) as logs:
         yield logs
 
@@ -150,6 +157,8 @@ def _first_frame_times(container, streams, origin_us: int) -> dict[int, Fraction
     if not streams:
         return found
     counts = {s.index: 0 for s in streams}
+    for s in streams:
+        s.thread_count = 1  # no decoder threads: see ffmpeg_errors
     try:
         for packet in container.demux(*streams):
             idx = packet.stream.index

@@ -22,7 +22,20 @@ _FACTS = (
     "av_sync_confidence",
     "n_words",
     "aligned_word_ratio",
+    "n_shots",
+    "semantic_score_mean",
+    "n_cues_moved",
 )
+# Consecutive cues further apart than this leave a gap in the transcript.
+_CUE_GAP_US = 1_000_000
+
+
+def cue_quality(cues) -> dict:
+    """Overlapping neighbours and gaps of a second or more, cues taken in time order."""
+    timed = sorted((c for c in cues if c.end_us > c.start_us), key=lambda c: (c.start_us, c.end_us))
+    overlaps = sum(1 for a, b in zip(timed, timed[1:]) if b.start_us < a.end_us)
+    gaps = sum(1 for a, b in zip(timed, timed[1:]) if b.start_us - a.end_us >= _CUE_GAP_US)
+    return {"n_cue_overlaps": overlaps, "n_cue_gaps": gaps}
 
 
 def _stream_row(s: StreamInfo, selected: Optional[StreamInfo]) -> dict:
@@ -53,9 +66,10 @@ def _shortfall(kind: str, stream: Optional[StreamInfo], decoded_end: Optional[in
     return ()
 
 
-def media_row(plan: ItemPlan, reports: Iterable[ChunkReport], n_windows: int, n_errors: int) -> dict:
-    """The ``media/`` row of a probed item."""
+def media_row(plan: ItemPlan, reports: Iterable[ChunkReport], n_windows: int, n_errors: int, facts: Optional[dict] = None) -> dict:
+    """The ``media/`` row of a probed item; ``facts`` from later stages join the plan's."""
     info, item = plan.info, plan.info.item
+    facts = {**plan.facts, **(facts or {})}
     reports = sorted(reports, key=lambda r: r.chunk_index)
     video_ends = [r.video_end_us for r in reports if r.video_end_us is not None]
     audio_ends = [r.audio_end_us for r in reports if r.audio_end_us is not None]
@@ -101,8 +115,10 @@ def media_row(plan: ItemPlan, reports: Iterable[ChunkReport], n_windows: int, n_
         "streams": streams,
         "transcript_format": plan.transcript_format,
         "n_cues": len(plan.cues),
-        "n_cues_clamped": plan.facts.get("n_cues_clamped", plan.n_cues_clamped),
-        **{k: plan.facts.get(k) for k in _FACTS},
+        "n_cues_clamped": facts.get("n_cues_clamped", plan.n_cues_clamped),
+        **{k: facts.get(k) for k in _FACTS},
+        **cue_quality(plan.cues),
+        "av_length_mismatch_us": (max(audio_ends) - max(video_ends)) if audio_ends and video_ends else None,
         "n_warnings": len(warnings),
         "warnings": list(warnings),
         "n_errors": n_errors,
@@ -115,11 +131,15 @@ class _MediaRowFn(beam.DoFn):
         plans = list(groups["plan"])
         # Items that failed to probe have no plan: their row comes from the planning stage.
         if plans:
-            yield media_row(plans[0], groups["reports"], sum(groups["windows"]), sum(groups["errors"]))
+            facts = {}
+            for f in groups["facts"]:
+                facts.update(f)
+            yield media_row(plans[0], groups["reports"], sum(groups["windows"]), sum(groups["errors"]), facts)
 
 
 class MediaRows(beam.PTransform):
-    """``{"plans", "reports", "windows", "errors", "failed"}`` → ``media/`` rows."""
+    """``{"plans", "reports", "windows", "errors", "failed"[, "facts"]}`` → ``media/`` rows;
+    ``facts`` are ``(media_id, dict)`` figures of later stages."""
 
     def expand(self, pcolls):
         keyed = {
@@ -127,14 +147,40 @@ class MediaRows(beam.PTransform):
             "reports": pcolls["reports"] | "KeyReports" >> beam.Map(lambda r: (r.media_id, r)),
             "windows": pcolls["windows"] | "KeyWindows" >> beam.Map(lambda w: (w["media_id"], 1)) | "CountWindows" >> beam.CombinePerKey(sum),
             "errors": pcolls["errors"] | "KeyErrors" >> beam.Map(lambda e: (e.media_id, 1)) | "CountErrors" >> beam.CombinePerKey(sum),
+            "facts": pcolls["facts"] if "facts" in pcolls else pcolls["plans"].pipeline | "NoFacts" >> beam.Create([]),
         }
         rows = keyed | "JoinMedia" >> beam.CoGroupByKey() | "MediaRow" >> beam.ParDo(_MediaRowFn())
         return (rows, pcolls["failed"]) | "AllMediaRows" >> beam.Flatten()
 
 
+# Per-item figures summarised over the dataset in run.json: (name, media column, transform).
+_QUALITY = {
+    "aligned_word_ratio": ("aligned_word_ratio", float),
+    "abs_transcript_offset_s": ("transcript_offset_us", lambda v: abs(v) / 1e6),
+    "transcript_offset_over_1s": ("transcript_offset_us", lambda v: float(abs(v) > 1_000_000)),
+    "transcript_sync_confidence": ("transcript_sync_confidence", float),
+    "abs_av_offset_ms": ("av_offset_us", lambda v: abs(v) / 1e3),
+    "av_offset_over_40ms": ("av_offset_us", lambda v: float(abs(v) > 40_000)),
+    "semantic_score": ("semantic_score_mean", float),
+    "cues_moved_by_content": ("n_cues_moved", float),
+    "cue_overlaps": ("n_cue_overlaps", float),
+    "abs_av_length_mismatch_s": ("av_length_mismatch_us", lambda v: abs(v) / 1e6),
+    "partial": ("status", lambda v: float(v == "partial")),
+}
+
+
+def _quality_values(row: dict):
+    for name, (column, f) in _QUALITY.items():
+        value = row.get(column)
+        if value is not None and row.get("status") != "failed":
+            yield name, f(value)
+
+
 class RunCounts(beam.CombineFn):
     """Counts for ``run.json`` over media rows and error records:
-    ``inputs = ok + failed``, where ``ok`` includes ``partial`` and ``skipped`` items."""
+    ``inputs = ok + failed``, where ``ok`` includes ``partial`` and ``skipped`` items; and a
+    ``quality`` summary: the dataset mean of each alignment and quality figure over the items
+    that have it (``…_over_…`` entries are shares of items)."""
 
     def create_accumulator(self):
         return Counter()
@@ -151,6 +197,9 @@ class RunCounts(beam.CombineFn):
             acc[status] += 1
         acc["windows"] += element.get("n_windows") or 0
         acc["frames"] += element.get("n_frames") or 0
+        for name, value in _quality_values(element):
+            acc[f"sum:{name}"] += value
+            acc[f"n:{name}"] += 1
         return acc
 
     def merge_accumulators(self, accumulators):
@@ -162,4 +211,9 @@ class RunCounts(beam.CombineFn):
     def extract_output(self, acc: Counter) -> dict:
         counts = {k: int(acc.get(k, 0)) for k in ("inputs", "ok", "failed", "partial", "skipped", "windows", "frames", "errors")}
         counts["errors_by_type"] = {k.split(":", 1)[1]: int(v) for k, v in sorted(acc.items()) if k.startswith("error:")}
+        quality = {}
+        for name in _QUALITY:
+            n = acc.get(f"n:{name}", 0)
+            quality[name] = {"items": int(n), "mean": round(acc[f"sum:{name}"] / n, 4) if n else None}
+        counts["quality"] = quality
         return counts

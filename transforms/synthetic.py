@@ -7,6 +7,7 @@ White flashes in the picture and tone bursts in the sound mark instants that eve
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Optional, Sequence
@@ -14,7 +15,19 @@ from typing import Optional, Sequence
 import av
 import numpy as np
 
-__all__ = ["Event", "SyntheticSpec", "make_media", "make_sample_set", "make_speech", "write_srt", "write_vtt", "write_whisper_json"]
+__all__ = [
+    "CONCEPTS",
+    "Event",
+    "SyntheticSpec",
+    "make_media",
+    "make_sample_set",
+    "make_speech",
+    "make_story",
+    "narrate",
+    "write_srt",
+    "write_vtt",
+    "write_whisper_json",
+]
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,9 @@ class SyntheticSpec:
     video_codec: str = "libx264"
     audio_codec: str = "aac"
     pix_fmt: str = "yuv420p"
+    # Hard cuts: ``(start_s, (r, g, b))`` scenes, each a flat colour with a moving square, from
+    # its start to the next one's (before the first: the default gradient).
+    scenes: Sequence[tuple[float, tuple[int, int, int]]] = ()
     noise: float = 0.0  # amplitude of random pixel noise (0..255), makes files realistic to decode
     gop: Optional[int] = None
     bit_rate: Optional[int] = None
@@ -69,11 +85,18 @@ def _frame_times(spec: SyntheticSpec) -> list[Fraction]:
 
 
 def _background(spec: SyntheticSpec, t: float, base: np.ndarray) -> np.ndarray:
-    """A dim gradient with a grey square gliding across it: smooth motion, so encoders use
-    B-frames as they do on real footage."""
-    img = np.broadcast_to(base, (spec.height, spec.width, 3)).copy()
+    """A dim gradient (or the current scene's colour) with a grey square gliding across it:
+    smooth motion, so encoders use B-frames as they do on real footage."""
+    scene = next((c for start, c in sorted(spec.scenes, reverse=True) if t >= start), None)
+    if scene is not None:
+        img = np.empty((spec.height, spec.width, 3), np.float32)
+        img[:] = np.array(scene, np.float32) * np.linspace(0.85, 1.0, spec.width, dtype=np.float32)[None, :, None]
+    else:
+        img = np.broadcast_to(base, (spec.height, spec.width, 3)).copy()
     side = max(2, spec.height // 4)
-    x = int((t * spec.width / 3) % max(1, spec.width - side))
+    span = max(1, spec.width - side)
+    phase = (t * spec.width / 3) % (2 * span)  # back and forth, never jumping
+    x = int(phase if phase < span else 2 * span - phase)
     y = (spec.height - side) // 2
     img[y : y + side, x : x + side] = (120, 110, 100)
     return img
@@ -89,6 +112,31 @@ def _in_event(t: float, events: Sequence[Event]) -> Optional[Event]:
 def make_media(path: str, spec: SyntheticSpec = SyntheticSpec(), container_format: Optional[str] = None) -> dict:
     """Write a file with the picture and sound that ``spec`` describes; return its truth:
     the exact PTS time of every video frame and the flash / tone times."""
+    # Some encoders (SVT-AV1) raise the calling thread to real-time scheduling; every process
+    # started from it afterwards would inherit that and could starve the machine.
+    policy = _scheduling()
+    try:
+        return _make_media(path, spec, container_format)
+    finally:
+        _restore_scheduling(policy)
+
+
+def _scheduling():
+    try:
+        return os.sched_getscheduler(0), os.sched_getparam(0)
+    except (AttributeError, OSError):
+        return None
+
+
+def _restore_scheduling(policy) -> None:
+    if policy is not None and _scheduling() != policy:
+        try:
+            os.sched_setscheduler(0, policy[0], policy[1])
+        except OSError:
+            pass
+
+
+def _make_media(path: str, spec: SyntheticSpec, container_format: Optional[str]) -> dict:
     rng = np.random.default_rng(spec.seed)
     out = av.open(path, mode="w", format=container_format)
     vstream = astream = None
@@ -298,3 +346,40 @@ def make_speech(
         out.mux(packet)
     out.close()
     return truth
+
+
+# Concepts a story's shots show (a flat colour) and its narration names.
+CONCEPTS = {
+    "red": (200, 30, 30), "green": (30, 170, 40), "blue": (30, 60, 200), "yellow": (230, 210, 40),
+    "purple": (130, 40, 160), "orange": (240, 130, 20), "cyan": (40, 200, 210), "pink": (240, 130, 180),
+    "brown": (110, 65, 25), "gray": (128, 128, 128), "olive": (120, 130, 30), "navy": (20, 30, 90),
+}
+_TEMPLATES = (
+    "now we look at the {} room", "this part shows a {} wall", "here everything is {}",
+    "the camera moves to the {} door", "we stay a while in the {} hall", "a {} light fills the screen",
+)
+
+
+def make_story(path: str, shots: Sequence[tuple[str, float]], seed: int = 0, width: int = 96, height: int = 64, fps: int = 25) -> list[tuple[int, int, str]]:
+    """A video of hard-cut shots, each a concept's colour for its duration; returns the shots as
+    exact ``(start_us, end_us, concept)``. Cuts fall on frame boundaries."""
+    frame_us = 1_000_000 // fps
+    scenes, truth, t = [], [], 0
+    for concept, seconds in shots:
+        length = max(frame_us, round(seconds * 1_000_000 / frame_us) * frame_us)
+        scenes.append((t / 1_000_000, CONCEPTS[concept]))
+        truth.append((t, t + length, concept))
+        t += length
+    make_media(path, SyntheticSpec(duration_s=t / 1_000_000, fps=fps, width=width, height=height, noise=4,
+                                   scenes=tuple(scenes), audio=False, seed=seed))
+    return truth
+
+
+def narrate(shots: Sequence[tuple[int, int, str]], seed: int = 0) -> list[tuple[int, int, str]]:
+    """One cue per shot, inside it, naming its concept in a varied sentence."""
+    rng = np.random.default_rng(seed)
+    cues = []
+    for start, end, concept in shots:
+        margin = (end - start) // 6
+        cues.append((start + margin, end - margin, _TEMPLATES[rng.integers(len(_TEMPLATES))].format(concept)))
+    return cues

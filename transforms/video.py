@@ -174,9 +174,17 @@ def iter_sampled_frames(
     convert: Callable[[av.VideoFrame], object],
     stats: Optional[VideoDecodeStats] = None,
     skip_nonref: bool = True,
-    threads: int = 0,
+    threads: int = 1,
+    watch: Optional[Callable[[int, av.VideoFrame], None]] = None,
+    preroll_us: int = 0,
+    postroll_us: int = 0,
 ) -> Iterator[SampledFrame]:
     """Kept frames with presentation time in ``chunk``, in time order, converted by ``convert``.
+
+    ``watch(time, frame)``, when given, sees every decoded frame from ``preroll_us`` before the
+    chunk to ``postroll_us`` after it (shot detection needs them all; nothing is skipped then).
+    ``threads`` decoder threads (0: ffmpeg's choice); with one, ffmpeg's error messages about
+    damaged data are counted in ``stats`` too.
 
     In containers with per-packet presentation timestamps (MP4, MKV/WebM, MPEG-TS, …), packets
     are read a group of pictures (keyframe to keyframe) ahead, so which frames will be kept is
@@ -189,18 +197,18 @@ def iter_sampled_frames(
     """
     grid = FrameGrid(fps)
     stats = stats if stats is not None else VideoDecodeStats()
-    with open_container(uri) as container, ffmpeg_errors() as logs:
+    # ffmpeg's own error messages are collected only without decoder threads (see ffmpeg_errors)
+    with open_container(uri) as container, ffmpeg_errors(threads == 1) as logs:
         stream = container.streams[stream_index]
-        stream.thread_type = "AUTO"
-        if threads:
-            stream.thread_count = threads
+        if threads != 1:
+            stream.thread_type = "AUTO"
+        stream.thread_count = threads
         tb = stream.time_base
-        decoder = _Decoder(stream.codec_context, stats, skip_nonref and grid.fps > 0)
-        packets = _positioned_packets(container, stream, tb, origin_us, chunk.start_us)
-        if has_presentation_timestamps(container):
-            frames = _planned(packets, decoder, grid, chunk, tb, origin_us, _frame_duration_us(stream))
-        else:
-            frames = _sequential(packets, decoder, grid, chunk, tb, origin_us, _frame_duration_us(stream))
+        decoder = _Decoder(stream.codec_context, stats, skip_nonref and grid.fps > 0 and watch is None)
+        packets = _positioned_packets(container, stream, tb, origin_us, max(0, chunk.start_us - preroll_us))
+        until = None if chunk.end_us is None else chunk.end_us + (postroll_us if watch else 0)
+        reading = _planned if has_presentation_timestamps(container) else _sequential
+        frames = reading(packets, decoder, grid, chunk, tb, origin_us, _frame_duration_us(stream), watch, until)
         for t, frame in frames:
             stats.kept += 1
             yield SampledFrame(t, convert(frame))
@@ -217,7 +225,7 @@ def _note(frame, t: int, stats: VideoDecodeStats) -> None:
     stats.end_us = t if stats.end_us is None else max(stats.end_us, t)
 
 
-def _planned(packets, decoder: _Decoder, grid: FrameGrid, chunk: Chunk, tb, origin_us: int, frame_us: int):
+def _planned(packets, decoder: _Decoder, grid: FrameGrid, chunk: Chunk, tb, origin_us: int, frame_us: int, watch=None, until=None):
     """(time, frame) of kept frames, planning each group of pictures from packet timestamps."""
     stats = decoder.stats
     seen = _SeenTimes()
@@ -236,6 +244,8 @@ def _planned(packets, decoder: _Decoder, grid: FrameGrid, chunk: Chunk, tb, orig
                 t = pts_to_us(frame.pts, tb, origin_us)
             state["last_t"] = t
             _note(frame, t, stats)
+            if watch is not None:
+                watch(t, frame)
             if not chunk.contains(t) or t == state["last_kept"]:
                 continue
             if grid.keep(seen.before(t), t):
@@ -248,11 +258,11 @@ def _planned(packets, decoder: _Decoder, grid: FrameGrid, chunk: Chunk, tb, orig
                 if t is not None:
                     seen.add(t)
         known = [t for t in group.times if t is not None]
-        if chunk.end_us is not None and known and min(known) >= chunk.end_us:
+        if until is not None and known and min(known) >= until:
             break
         plan = group.plan(grid, seen, chunk, state["last_kept"])
         # Leading frames of an open group reference this group's last pictures.
-        needs_all = following is not None and following.is_open
+        needs_all = (following is not None and following.is_open) or watch is not None
         if plan is None or not decoder.skip_nonref or needs_all:
             last = len(group.packets) - 1
         elif plan:
@@ -308,7 +318,7 @@ class _SequentialClock:
         return t
 
 
-def _sequential(packets, decoder: _Decoder, grid: FrameGrid, chunk: Chunk, tb, origin_us: int, frame_us: int):
+def _sequential(packets, decoder: _Decoder, grid: FrameGrid, chunk: Chunk, tb, origin_us: int, frame_us: int, watch=None, until=None):
     """(time, frame) of kept frames, decoding every packet."""
     stats = decoder.stats
     clock = _SequentialClock(tb, origin_us, frame_us, stats)
@@ -322,6 +332,8 @@ def _sequential(packets, decoder: _Decoder, grid: FrameGrid, chunk: Chunk, tb, o
                 stats.error("frame without a timestamp")
                 continue
             _note(frame, t, stats)
+            if watch is not None:
+                watch(t, frame)
             before, prev = prev, t
             if chunk.contains(t) and grid.keep(before, t):
                 yield t, frame
@@ -331,7 +343,7 @@ def _sequential(packets, decoder: _Decoder, grid: FrameGrid, chunk: Chunk, tb, o
             continue
         clock.add(packet)
         yield from keep(decoder.decode(packet))
-        if chunk.end_us is not None and prev is not None and prev >= chunk.end_us:
+        if until is not None and prev is not None and prev >= until:
             return
     yield from keep(decoder.flush())
 

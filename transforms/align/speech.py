@@ -23,9 +23,10 @@ class AudioCursor:
     """Spans of an item's audio in increasing time order, decoded once, holding only what a
     later request may still need (memory bounded by the longest span asked for)."""
 
-    def __init__(self, info: MediaInfo, block_seconds: float = 10.0):
+    def __init__(self, info: MediaInfo, block_seconds: float = 10.0, capture_errors: bool = True):
         self.t0 = info.audio_t0
-        self._blocks = iter_audio_blocks(info.audio_uri, info.audio.index, info.audio_origin_us, info.audio_t0, block_seconds=block_seconds)
+        self._blocks = iter_audio_blocks(info.audio_uri, info.audio.index, info.audio_origin_us, info.audio_t0,
+                                         block_seconds=block_seconds, capture_errors=capture_errors)
         self._buf = np.zeros(0, np.float32)
         self._first = 0  # sample index of _buf[0]
         self._done = False
