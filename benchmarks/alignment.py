@@ -43,10 +43,27 @@ def make_cases(tool: str, folder: str) -> list[dict]:
         out = os.path.join(folder, name)
         if not os.path.exists(os.path.join(out, "truth.json")):
             subprocess.run(
-                [sys.executable, tool, "--out-dir", out, "--voice", voice, "--rate", str(rate),
-                 "--shift-ms", str(shift), "--lead-in", "2.5", "--seed", str(seed),
-                 "--video", "--av-offset-ms", str(av)],
-                check=True, capture_output=True,
+                [
+                    sys.executable,
+                    tool,
+                    "--out-dir",
+                    out,
+                    "--voice",
+                    voice,
+                    "--rate",
+                    str(rate),
+                    "--shift-ms",
+                    str(shift),
+                    "--lead-in",
+                    "2.5",
+                    "--seed",
+                    str(seed),
+                    "--video",
+                    "--av-offset-ms",
+                    str(av),
+                ],
+                check=True,
+                capture_output=True,
             )
         truth = json.load(open(os.path.join(out, "truth.json")))
         made.append({"name": name, "dir": out, "truth": truth, "shift_us": shift * 1000, "av_us": av * 1000})
@@ -67,14 +84,37 @@ def main() -> int:
     with open(manifest, "w") as f:
         for c in cases:
             files = c["truth"]["files"]
-            f.write(json.dumps({"id": f"{c['name']}/audio", "audio": os.path.join(c["dir"], files["wav"]),
-                                "transcript": os.path.join(c["dir"], files["shifted_srt"]["path"])}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "id": f"{c['name']}/audio",
+                        "audio": os.path.join(c["dir"], files["wav"]),
+                        "transcript": os.path.join(c["dir"], files["shifted_srt"]["path"]),
+                    }
+                )
+                + "\n"
+            )
             f.write(json.dumps({"id": f"{c['name']}/video", "video": os.path.join(c["dir"], files["av_mp4"]["path"])}) + "\n")
     out = os.path.join(folder, "out")
     subprocess.run(
-        [sys.executable, "-m", "pipelines.extract", "--manifest", manifest, "--output", out, "--overwrite",
-         "--runner", args.runner, "--apply_transcript_offset", "--av_sync", "--align_words"],
-        check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT},
+        [
+            sys.executable,
+            "-m",
+            "pipelines.extract",
+            "--manifest",
+            manifest,
+            "--output",
+            out,
+            "--overwrite",
+            "--runner",
+            args.runner,
+            "--apply_transcript_offset",
+            "--av_sync",
+            "--align_words",
+        ],
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
     )
     media = {r["media_id"]: r for r in pq.read_table(os.path.join(out, "media")).to_pylist()}
     words = pq.read_table(os.path.join(out, "words")).to_pylist()
@@ -87,7 +127,9 @@ def main() -> int:
         errs = []
         methods = set()
         for k, s in enumerate(c["truth"]["sentences"]):
-            mine = [w for w in words if w["media_id"] == f"{c['name']}/audio" and w["cue_index"] == k and w["start_us"] is not None]
+            mine = [
+                w for w in words if w["media_id"] == f"{c['name']}/audio" and w["cue_index"] == k and w["start_us"] is not None
+            ]
             methods |= {w["method"] for w in mine}
             if not mine:
                 continue
@@ -97,16 +139,24 @@ def main() -> int:
         av = abs(video["av_offset_us"] - c["av_us"]) if video["av_offset_us"] is not None else float("inf")
         offset_errors.append(off)
         av_errors.append(av)
-        print(f"{c['name']:<38} {statistics.median(errs) / 1000:>20.1f} / {max(errs) / 1000:>6.1f}"
-              f" {off / 1000:>14.1f}ms {av / 1000:>7.1f}ms  {','.join(sorted(methods))}"
-              f"  (aligned {audio['aligned_word_ratio']:.2f})")
+        print(
+            f"{c['name']:<38} {statistics.median(errs) / 1000:>20.1f} / {max(errs) / 1000:>6.1f}"
+            f" {off / 1000:>14.1f}ms {av / 1000:>7.1f}ms  {','.join(sorted(methods))}"
+            f"  (aligned {audio['aligned_word_ratio']:.2f})"
+        )
     print()
-    print(f"sentence boundaries: median error {statistics.median(boundary_errors) / 1000:.1f} ms over "
-          f"{len(boundary_errors)} boundaries (target <= 40 ms)")
-    print(f"subtitle offset:     median error {statistics.median(offset_errors) / 1000:.1f} ms, "
-          f"max {max(offset_errors) / 1000:.1f} ms (target <= 50 ms)")
-    print(f"A/V offset:          median error {statistics.median(av_errors) / 1000:.1f} ms, "
-          f"max {max(av_errors) / 1000:.1f} ms (target <= 40 ms)")
+    print(
+        f"sentence boundaries: median error {statistics.median(boundary_errors) / 1000:.1f} ms over "
+        f"{len(boundary_errors)} boundaries (target <= 40 ms)"
+    )
+    print(
+        f"subtitle offset:     median error {statistics.median(offset_errors) / 1000:.1f} ms, "
+        f"max {max(offset_errors) / 1000:.1f} ms (target <= 50 ms)"
+    )
+    print(
+        f"A/V offset:          median error {statistics.median(av_errors) / 1000:.1f} ms, "
+        f"max {max(av_errors) / 1000:.1f} ms (target <= 40 ms)"
+    )
     return 0
 
 

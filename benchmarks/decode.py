@@ -67,11 +67,32 @@ def make_file(path: str, seconds: int) -> None:
     tmp = path + ".part.mp4"
     subprocess.run(
         [
-            "ffmpeg", "-v", "error", "-y",
-            "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=30:duration={seconds}",
-            "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
-            "-vf", "noise=alls=14:allf=t", "-c:v", "libx264", "-b:v", "4M", "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-b:a", "128k", "-shortest", tmp,
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size=1280x720:rate=30:duration={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:sample_rate=44100:duration={seconds}",
+            "-vf",
+            "noise=alls=14:allf=t",
+            "-c:v",
+            "libx264",
+            "-b:v",
+            "4M",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-shortest",
+            tmp,
         ],
         check=True,
     )
@@ -81,7 +102,9 @@ def make_file(path: str, seconds: int) -> None:
 def describe(path: str) -> dict:
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pict_type,key_frame", "-of", "json", path],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     frames = json.loads(out)["frames"]
     n = len(frames)
@@ -105,11 +128,15 @@ def main() -> int:
     path = os.path.join(ROOT, "out", "bench", f"noisy720p_{args.seconds}s.mp4")
     make_file(path, args.seconds)
     facts = describe(path)
-    print(f"file: {path}: 1280x720 H.264 4 Mb/s + AAC, {args.seconds} s, {facts['frames']} frames, "
-          f"{facts['b_share']:.0%} B-frames, {facts['keyframes']} keyframes")
+    print(
+        f"file: {path}: 1280x720 H.264 4 Mb/s + AAC, {args.seconds} s, {facts['frames']} frames, "
+        f"{facts['b_share']:.0%} B-frames, {facts['keyframes']} keyframes"
+    )
 
     env = {**os.environ, "PYTHONPATH": ROOT}
-    ffmpeg = min(_child_cpu(["ffmpeg", "-v", "error", "-threads", "1", "-i", path, "-f", "null", "-"])[0] for _ in range(args.repeat))
+    ffmpeg = min(
+        _child_cpu(["ffmpeg", "-v", "error", "-threads", "1", "-i", path, "-f", "null", "-"])[0] for _ in range(args.repeat)
+    )
     steps = []
     for _ in range(args.repeat):
         _, out = _child_cpu([sys.executable, "-c", _STEP, path, str(args.fps), str(args.threads)], env=env, cwd=ROOT)
@@ -120,15 +147,18 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as out_dir:
             cpu, _ = _child_cpu(
                 [sys.executable, "-m", "pipelines.extract", "--videos", path, "--output", out_dir, "--overwrite"],
-                env=env, cwd=ROOT,
+                env=env,
+                cwd=ROOT,
             )
             runs.append(cpu)
     pipeline = min(runs)
 
     print(f"baseline  ffmpeg -threads 1 full decode          {ffmpeg:7.2f} s CPU")
-    print(f"step      decode + sample at {args.fps:g} fps            {step['cpu']:7.2f} s CPU  "
-          f"({step['kept']} kept, {step['decoded']} of {facts['frames']} frames decoded, "
-          f"{step['skipped_packets']} packets never decoded)")
+    print(
+        f"step      decode + sample at {args.fps:g} fps            {step['cpu']:7.2f} s CPU  "
+        f"({step['kept']} kept, {step['decoded']} of {facts['frames']} frames decoded, "
+        f"{step['skipped_packets']} packets never decoded)"
+    )
     print(f"pipeline  pipelines.extract, default settings {pipeline:7.2f} s CPU")
     print(f"ratio ffmpeg / step      = {ffmpeg / step['cpu']:.2f}   (target >= 1.0)")
     print(f"ratio pipeline / ffmpeg  = {pipeline / ffmpeg:.2f}   (target <= 1.4)")

@@ -90,7 +90,9 @@ def bench_cnn(args) -> None:
     pipe_rate = steady_frames / steady if steady > 0 else float("nan")
     print(f"CNN {args.size}x{args.size}, batch {args.batch}, {len(frames)} frames on {args.device}:")
     print(f"  direct TorchScript loop       {direct_rate:8.1f} frames/s")
-    print(f"  RunInference model handler    {pipe_rate:8.1f} frames/s  (whole pipeline incl. start-up: {len(frames) / total:.1f} frames/s)")
+    print(
+        f"  RunInference model handler    {pipe_rate:8.1f} frames/s  (whole pipeline incl. start-up: {len(frames) / total:.1f} frames/s)"
+    )
     print(f"  ratio handler / direct      = {pipe_rate / direct_rate:.2f}   (target >= 0.85)")
 
 

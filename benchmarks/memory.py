@@ -33,10 +33,26 @@ def make_file(path: str, seconds: int, size: str, rate: int) -> str:
         tmp = path + ".part.mp4"
         subprocess.run(
             [
-                "ffmpeg", "-v", "error", "-y",
-                "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}",
-                "-f", "lavfi", "-i", f"sine=frequency=330:sample_rate=44100:duration={seconds}",
-                "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-shortest", tmp,
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=size={size}:rate={rate}:duration={seconds}",
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=frequency=330:sample_rate=44100:duration={seconds}",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-c:a",
+                "aac",
+                "-shortest",
+                tmp,
             ],
             check=True,
         )
@@ -56,8 +72,10 @@ def make_hour_of_speech(folder: str) -> str:
     manifest = os.path.join(folder, "speech_hour.jsonl")
     if os.path.exists(manifest):
         return manifest
-    words = ("the river bright stone carries a small boat past green hills while seven birds call "
-             "over quiet water and a tall man reads an old map near the wooden bridge").split()
+    words = (
+        "the river bright stone carries a small boat past green hills while seven birds call "
+        "over quiet water and a tall man reads an old map near the wooden bridge"
+    ).split()
     rng = random.Random(5)
     sentences, total = [], 0.0
     while total < 3600:
@@ -81,7 +99,11 @@ def peak_rss_mib(path: str, *flags: str) -> float:
         cmd = [sys.executable, "-m", "pipelines.extract", *source, "--output", out, *flags]
         result = subprocess.run(
             [sys.executable, "-c", _MEASURE, *cmd],
-            check=True, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT},
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": ROOT},
         )
     return int(result.stdout.strip().splitlines()[-1]) / 1024
 

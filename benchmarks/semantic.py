@@ -42,7 +42,9 @@ def build(folder: str, items: int, held_out: int, seed: int = 0, n_concepts: int
             c = names[int(rng.integers(len(names)))]
             if c != concepts[-1]:
                 concepts.append(c)
-        shots = make_story(os.path.join(folder, f"item{k:03d}.mp4"), [(c, float(rng.uniform(1.5, 4.0))) for c in concepts], seed=seed * 1000 + k)
+        shots = make_story(
+            os.path.join(folder, f"item{k:03d}.mp4"), [(c, float(rng.uniform(1.5, 4.0))) for c in concepts], seed=seed * 1000 + k
+        )
         cues = narrate(shots, seed=seed * 1000 + k)
         target = list(range(len(cues)))
         test = k >= items - held_out
@@ -98,9 +100,23 @@ def main() -> int:
     truth = build(folder, args.items, args.held_out, args.seed)
     out = os.path.join(folder, "out")
     subprocess.run(
-        [sys.executable, "-m", "pipelines.extract", "--manifest", os.path.join(folder, "items.jsonl"), "--output", out,
-         "--overwrite", "--runner", args.runner, "--semantic_align"],
-        check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "pipelines.extract",
+            "--manifest",
+            os.path.join(folder, "items.jsonl"),
+            "--output",
+            out,
+            "--overwrite",
+            "--runner",
+            args.runner,
+            "--semantic_align",
+        ],
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+        stdout=subprocess.DEVNULL,
     )
     r = evaluate(truth, out)
     frame_us = 40_000
@@ -108,8 +124,10 @@ def main() -> int:
     print(f"{args.items} items ({args.held_out} held out with shifted and dropped cues), {len(r['cut_errors'])} true cuts")
     print(f"held-out cues on the shot they name: {r['right']}/{r['total']} = {r['right'] / r['total']:.1%}   (target >= 90%)")
     print(f"  baseline, by the cues' stated times:  {r['by_time']}/{r['total']} = {r['by_time'] / r['total']:.1%}")
-    print(f"shot boundaries: median error {statistics.median(r['cut_errors']) / 1000:.1f} ms, "
-          f"{within}/{len(r['cut_errors'])} within one frame (40 ms)")
+    print(
+        f"shot boundaries: median error {statistics.median(r['cut_errors']) / 1000:.1f} ms, "
+        f"{within}/{len(r['cut_errors'])} within one frame (40 ms)"
+    )
     return 0
 
 

@@ -1,6 +1,6 @@
 """``make demo``: make a small sample set, run the extraction on it, show what came out.
 
-    python -m pipelines.demo [--output out/demo] [extra mmfuse flags…]
+python -m pipelines.demo [--output out/demo] [extra mmfuse flags…]
 """
 
 from __future__ import annotations

@@ -7,26 +7,28 @@ the job and prints a summary. Exit codes: 0 when the job ran (bad media files ar
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import sys
-import time
 from typing import Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 
+from pipelines.job import STAGING, add_to_run_json, build_pipeline, collect_metrics, fingerprint_of, promote, resumable_config
 from pipelines.options import JobArgs, parse_args
 from pipelines.summary import format_summary, read_run_json
 from schemas.tables import TABLES
 from transforms.errors import ConfigError, InputError, MmfuseError
-from transforms.extract import ExtractFeatures, table_schemas
-from transforms.inputs import ERRORS, ReadInputs, check_glob, check_manifest
+from transforms.inputs import check_glob, check_manifest
 from transforms.io import exists, join
-from transforms.report import RunCounts
-from transforms.sinks import WriteRunSummary, WriteTables
+from transforms.progress import PROGRESS_ENV
+from transforms.resume import read_done
 
-__all__ = ["build_pipeline", "main", "prepare_output", "run"]
+__all__ = ["check_inputs", "check_resources", "main", "prepare_output", "run"]
 
 _LOG = logging.getLogger("mmfuse")
 
@@ -52,8 +54,10 @@ def check_resources(job: JobArgs, options: PipelineOptions) -> None:
     """Model files and artifacts exist; a local run asking for a GPU has one. (On Dataflow the
     GPU is checked on the worker, where the model is loaded.)"""
     cfg = job.config
-    for flag, path in (("--visual_model", cfg.visual_model if cfg.visual == "cnn" else None),
-                       ("--audio_model", cfg.audio_model if cfg.audio == "rnn" else None)):
+    for flag, path in (
+        ("--visual_model", cfg.visual_model if cfg.visual == "cnn" else None),
+        ("--audio_model", cfg.audio_model if cfg.audio == "rnn" else None),
+    ):
         if path and not exists(path):
             raise ConfigError(f"{flag} {path} does not exist")
     if cfg.artifacts_from:
@@ -62,14 +66,15 @@ def check_resources(job: JobArgs, options: PipelineOptions) -> None:
         names = list(artifact_names(cfg).values()) + (["semantic_cca"] if cfg.semantic_align else [])
         missing = [n for n in names if not exists(join(cfg.artifacts_from, f"{n}.npz"))]
         if missing:
-            raise ConfigError(f"--artifacts_from {cfg.artifacts_from} lacks {', '.join(missing)} (.npz + .json) for these settings")
+            raise ConfigError(
+                f"--artifacts_from {cfg.artifacts_from} lacks {', '.join(missing)} (.npz + .json) for these settings"
+            )
     if cfg.visual == "cnn" or cfg.audio == "rnn" or cfg.text == "minilm":
         try:
             import torch  # noqa: F401
         except ImportError:
             raise ConfigError("--visual cnn, --audio rnn and --text minilm need PyTorch: pip install 'mmfuse[cnn]'") from None
-    runner = (options.view_as(StandardOptions).runner or "DirectRunner").rsplit(".", 1)[-1].lower()
-    if cfg.device == "cuda" and runner in _LOCAL_RUNNERS:
+    if cfg.device == "cuda" and _runner_name(options) in _LOCAL_RUNNERS:
         from transforms.models import check_local_device
 
         try:
@@ -78,42 +83,85 @@ def check_resources(job: JobArgs, options: PipelineOptions) -> None:
             raise ConfigError(str(err)) from None
 
 
-def build_pipeline(p: beam.Pipeline, job: JobArgs, n_inputs: Optional[int] = None) -> None:
-    """Wire the whole job onto ``p``."""
-    inputs = p | "Inputs" >> ReadInputs(job.manifest, job.videos)
-    tables = dict(inputs["items"] | "Extract" >> ExtractFeatures(job.config, job.output))
-    specs, artifacts = tables.pop("feature_specs", None), tables.pop("artifacts", None)
-    input_errors = inputs[ERRORS] | "InputErrorRows" >> beam.Map(lambda e: e.as_row())
-    tables["errors"] = (tables["errors"], input_errors) | "ErrorTable" >> beam.Flatten()
-    schemas = table_schemas(job.config)
-    written = tables | "Write" >> WriteTables(job.output, schemas, specs)
-    run_config = {
-        **job.config.as_dict(),
-        "manifest": job.manifest,
-        "videos": job.videos,
-        "output": job.output,
-        "listed_inputs": n_inputs,
-    }
-    summary_inputs = {"media": tables["media"], "errors": tables["errors"], "written": written}
-    if artifacts is not None:
-        summary_inputs["artifacts"] = artifacts
-    _ = summary_inputs | "RunSummary" >> WriteRunSummary(job.output, run_config, RunCounts(), started_at=time.time())
+def _describe_dry_run(result) -> dict:
+    """What a Dataflow dry run built: name, size, worker image, accelerator options."""
+    from apache_beam.options.pipeline_options import DebugOptions, GoogleCloudOptions
+    from apache_beam.portability import common_urns
+    from apache_beam.portability.api import beam_runner_api_pb2
+
+    info = {"dry_run": True, "submitted": False}
+    job = getattr(result, "job", None)
+    if job is None:
+        return info
+    proto = job.proto_pipeline
+    info["job_name"] = job.proto.name
+    info["transforms"] = len(proto.components.transforms)
+    info["environments"] = [
+        {"urn": env.urn, "image": beam_runner_api_pb2.DockerPayload.FromString(env.payload).container_image}
+        if env.urn == common_urns.environments.DOCKER.urn
+        else {"urn": env.urn}
+        for env in proto.components.environments.values()
+    ]
+    info["dataflow_service_options"] = job.options.view_as(GoogleCloudOptions).dataflow_service_options or []
+    info["experiments"] = job.options.view_as(DebugOptions).experiments or []
+    return info
 
 
 def run(argv: Optional[list] = None, test_pipeline: Optional[beam.Pipeline] = None) -> dict:
-    """Run a job; returns the parsed ``run.json``. Raises :class:`ConfigError` or
-    :class:`InputError` before starting anything when flags or inputs are wrong."""
+    """Run a job; returns the parsed ``run.json`` (with the job's counters under
+    ``metrics``), or a description of the job for ``--dry_run``. Raises :class:`ConfigError`
+    or :class:`InputError` before starting anything when flags or inputs are wrong."""
     argv = list(sys.argv[1:] if argv is None else argv)
     job = parse_args(argv)
     n_inputs = check_inputs(job)
     options = PipelineOptions(argv)
     check_resources(job, options)
-    prepare_output(job.output, job.overwrite)
+    dry_run = bool(options.view_as(TestOptions).dry_run)
+    explicit_artifacts = job.config.artifacts_from
+    job = resumable_config(job)
+    config_hash = fingerprint_of(job, explicit_artifacts)
+    done, target = None, job.output
+    if job.skip_existing:
+        done = read_done(job.output)
+        target = join(job.output, STAGING)
+        if exists(target):
+            FileSystems.delete([target])  # left by a run that did not finish
+    elif not dry_run:
+        prepare_output(job.output, job.overwrite)
     p = test_pipeline or beam.Pipeline(options=options)
-    build_pipeline(p, job, n_inputs)
-    result = p.run()
-    result.wait_until_finish()
+    build_pipeline(p, job, n_inputs, config_hash, done, target)
+    local = _runner_name(options) in _LOCAL_RUNNERS
+    with _progress(local):
+        result = p.run()
+        result.wait_until_finish()
+    if dry_run:
+        return _describe_dry_run(result)
+    metrics = collect_metrics(result)
+    if job.skip_existing:
+        promote(target, job.output)
+    add_to_run_json(job.output, metrics)
     return read_run_json(job.output)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool):
+    """Turn the live progress line on for local runs on a terminal (workers inherit it)."""
+    previous = os.environ.get(PROGRESS_ENV)
+    if enabled and sys.stderr.isatty():
+        os.environ[PROGRESS_ENV] = "1"
+    try:
+        yield
+    finally:
+        if enabled and sys.stderr.isatty():
+            sys.stderr.write("\n")
+        if previous is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = previous
+
+
+def _runner_name(options: PipelineOptions) -> str:
+    return (options.view_as(StandardOptions).runner or "DirectRunner").rsplit(".", 1)[-1].lower()
 
 
 def main(argv: Optional[list] = None) -> int:
@@ -126,7 +174,10 @@ def main(argv: Optional[list] = None) -> int:
     except MmfuseError as err:
         print(f"mmfuse: error: {err}", file=sys.stderr)
         return 1
-    print(format_summary(summary))
+    if summary.get("dry_run"):
+        print("mmfuse: dry run, job built and not submitted: " + json.dumps({k: v for k, v in summary.items() if k != "dry_run"}))
+    else:
+        print(format_summary(summary))
     return 0
 
 

@@ -17,7 +17,7 @@ def format_summary(run: dict) -> str:
     c = run["counts"]
     out = run["config"]["output"]
     lines = [
-        f"mmfuse: {c['inputs']} items: {c['ok']} ok ({c['partial']} partial), {c['failed']} failed; "
+        f"mmfuse: {c['inputs']} items: {c['ok']} ok ({c['partial']} partial, {c['skipped']} skipped), {c['failed']} failed; "
         f"{c['windows']} windows, {c['frames']} frames sampled, {c['errors']} errors"
     ]
     if c["errors_by_type"]:

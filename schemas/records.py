@@ -48,6 +48,7 @@ class MediaItem:
     video_uri: Optional[str] = None
     audio_uri: Optional[str] = None
     transcript_uri: Optional[str] = None
+    fingerprint: Optional[str] = None  # input content + settings, for resuming
 
     def __post_init__(self):
         if not self.media_id or not isinstance(self.media_id, str):
@@ -118,9 +119,7 @@ class Cue:
             return None
         if self.end_us == start_us and self.duration_us > 0:
             return None
-        return dataclasses.replace(
-            self, start_us=max(self.start_us, start_us), end_us=min(self.end_us, end_us)
-        )
+        return dataclasses.replace(self, start_us=max(self.start_us, start_us), end_us=min(self.end_us, end_us))
 
 
 @dataclass(frozen=True)
@@ -275,7 +274,6 @@ def merged_warnings(*groups: tuple[str, ...], limit: int = 20) -> tuple[str, ...
             if len(seen) >= limit:
                 return tuple(seen)
     return tuple(seen)
-
 
 
 @dataclass(frozen=True)

@@ -180,6 +180,7 @@ def media_schema() -> pa.Schema:
             pa.field("n_warnings", pa.int32()),
             pa.field("warnings", pa.list_(pa.string())),
             pa.field("n_errors", pa.int32()),
+            pa.field("fingerprint", pa.string()),  # input content + settings (--skip_existing)
         ]
     )
 

@@ -10,8 +10,8 @@ import subprocess
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import RUNNER
+
 from pipelines import extract
 from schemas.records import Cue, MediaItem
 from transforms.align.avsync import estimate_av_offset
@@ -127,7 +127,9 @@ def test_av_offset_from_content(tmp_path):
     est = estimate_av_offset(probe_media(MediaItem("av", str(path))))
     assert abs(est.offset_us - 160_000) <= 40_000
     early = tmp_path / "early.mp4"
-    make_media(str(early), SyntheticSpec(duration_s=9, flashes=flashes, tones=tuple(Event(f.start_s - 0.2, 0.25, 800) for f in flashes)))
+    make_media(
+        str(early), SyntheticSpec(duration_s=9, flashes=flashes, tones=tuple(Event(f.start_s - 0.2, 0.25, 800) for f in flashes))
+    )
     est = estimate_av_offset(probe_media(MediaItem("av", str(early))))
     assert abs(est.offset_us + 200_000) <= 40_000
 
@@ -140,8 +142,28 @@ def test_embedded_subtitle_streams(tmp_path, ext, codec):
     srt = tmp_path / "s.srt"
     write_srt(str(srt), [(500_000, 1_500_000, "First line"), (2_000_000, 3_250_000, "Second <i>line</i>")])
     out = tmp_path / f"with_subs.{ext}"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video), "-i", str(srt), "-map", "0", "-map", "1",
-                    "-c", "copy", "-c:s", codec, str(out)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(video),
+            "-i",
+            str(srt),
+            "-map",
+            "0",
+            "-map",
+            "1",
+            "-c",
+            "copy",
+            "-c:s",
+            codec,
+            str(out),
+        ],
+        check=True,
+    )
     cues = read_transcript(str(out))
     # Remuxing may move the whole file by the audio's priming; the video's first frame is the
     # reference the subtitles were written against.
@@ -156,13 +178,22 @@ def test_pipeline_syncs_aligns_and_reports(speech, tmp_path):
     plain = tmp_path / "plain.txt"
     plain.write_text(" ".join(SENTENCES))
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text("\n".join(json.dumps(d) for d in (
-        {"id": "late", "audio": speech["wav"], "transcript": str(shifted)},
-        {"id": "plain", "audio": speech["wav"], "transcript": str(plain)},
-    )))
+    manifest.write_text(
+        "\n".join(
+            json.dumps(d)
+            for d in (
+                {"id": "late", "audio": speech["wav"], "transcript": str(shifted)},
+                {"id": "plain", "audio": speech["wav"], "transcript": str(plain)},
+            )
+        )
+    )
     out = tmp_path / "out"
-    assert extract.main(["--manifest", str(manifest), "--output", str(out), "--runner", RUNNER,
-                         "--apply_transcript_offset", "--align_words"]) == 0
+    assert (
+        extract.main(
+            ["--manifest", str(manifest), "--output", str(out), "--runner", RUNNER, "--apply_transcript_offset", "--align_words"]
+        )
+        == 0
+    )
     media = {r["media_id"]: r for r in pq.read_table(out / "media").to_pylist()}
     late = media["late"]
     assert abs(late["transcript_offset_us"] - 2_000_000) <= 50_000 and late["transcript_offset_applied"]

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that
-
 from conftest import RUNNER
+
 from transforms.analyzers.artifacts import Artifact, load_artifact, save_artifact
 from transforms.analyzers.linear import apply_linear, fit_ica, fit_pca
 from transforms.analyzers.quantize import dequantize, quantize8

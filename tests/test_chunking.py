@@ -4,8 +4,8 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import RUNNER
+
 from pipelines import extract
 from transforms.synthetic import Event, SyntheticSpec, make_media
 
@@ -26,9 +26,17 @@ def long_item(tmp_path_factory):
     folder = tmp_path_factory.mktemp("chunks")
     video = folder / "long.mp4"
     # 20 s with noise (so AAC uses noise substitution) and events near the chunk edges.
-    make_media(str(video), SyntheticSpec(
-        duration_s=20, fps=30, noise=5, gop=45,
-        flashes=(Event(6.95, 0.1), Event(14.0, 0.1)), tones=(Event(6.9, 0.3), Event(13.95, 0.2))))
+    make_media(
+        str(video),
+        SyntheticSpec(
+            duration_s=20,
+            fps=30,
+            noise=5,
+            gop=45,
+            flashes=(Event(6.95, 0.1), Event(14.0, 0.1)),
+            tones=(Event(6.9, 0.3), Event(13.95, 0.2)),
+        ),
+    )
     manifest = folder / "m.jsonl"
     manifest.write_text(json.dumps({"id": "long", "video": str(video)}) + "\n")
     return manifest
@@ -61,8 +69,16 @@ def test_every_frame_and_its_exact_time(tmp_path):
 @pytest.mark.parametrize("video_start, audio_start", [(1.0, 0.0), (0.0, 2.0)])
 def test_a_late_stream_keeps_its_delay(tmp_path, video_start, audio_start):
     video = tmp_path / "late.mp4"
-    make_media(str(video), SyntheticSpec(duration_s=5, video_start_s=video_start, audio_start_s=audio_start,
-                                         flashes=(Event(3.0, 0.2),), tones=(Event(4.1, 0.3),)))
+    make_media(
+        str(video),
+        SyntheticSpec(
+            duration_s=5,
+            video_start_s=video_start,
+            audio_start_s=audio_start,
+            flashes=(Event(3.0, 0.2),),
+            tones=(Event(4.1, 0.3),),
+        ),
+    )
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(json.dumps({"id": "late", "video": str(video)}) + "\n")
     out = _run(tmp_path, "late", manifest)

@@ -34,9 +34,17 @@ EXT = {"matroska": "mkv", "mpeg": "mpg", "mpegts": "ts"}
 def _make(folder, fmt, vcodec, acodec, pix_fmt, **extra):
     path = os.path.join(folder, f"{vcodec}.{EXT.get(fmt, fmt)}")
     spec = SyntheticSpec(
-        duration_s=2, width=64, height=48, fps=25, video_codec=vcodec, audio=acodec is not None,
-        audio_codec=acodec or "aac", sample_rate=48000 if acodec in ("libopus", "mp2") else 44100,
-        pix_fmt=pix_fmt, flashes=(Event(1.0, 0.12),), **extra,
+        duration_s=2,
+        width=64,
+        height=48,
+        fps=25,
+        video_codec=vcodec,
+        audio=acodec is not None,
+        audio_codec=acodec or "aac",
+        sample_rate=48000 if acodec in ("libopus", "mp2") else 44100,
+        pix_fmt=pix_fmt,
+        flashes=(Event(1.0, 0.12),),
+        **extra,
     )
     make_media(path, spec, container_format=fmt)
     return path
@@ -75,7 +83,9 @@ def test_raw_h264_without_timestamps_is_timed_by_frame_rate(tmp_path):
     make_media(path, SyntheticSpec(duration_s=2, width=64, height=48, fps=25, audio=False), container_format="h264")
     info = probe_media(MediaItem("raw", path))
     stats = VideoDecodeStats()
-    times = [f.pts_us for f in iter_sampled_frames(path, 0, info.video_origin_us, Chunk("r", 0, 0, None), 0, lambda f: None, stats)]
+    times = [
+        f.pts_us for f in iter_sampled_frames(path, 0, info.video_origin_us, Chunk("r", 0, 0, None), 0, lambda f: None, stats)
+    ]
     assert len(times) == 50 and set(np.diff(times)) == {40_000}
 
 
@@ -95,11 +105,14 @@ def _variant(src: str, name: str, mutate) -> str:
     return out
 
 
-@pytest.mark.parametrize("name, mutate, error", [
-    ("zero.mp4", lambda d: b"", UnreadableContainer),
-    ("random.mp4", lambda d: os.urandom(len(d)), UnreadableContainer),
-    ("cut_index.mp4", lambda d: d[: len(d) // 2], UnreadableContainer),  # the index (moov) is at the end
-])
+@pytest.mark.parametrize(
+    "name, mutate, error",
+    [
+        ("zero.mp4", lambda d: b"", UnreadableContainer),
+        ("random.mp4", lambda d: os.urandom(len(d)), UnreadableContainer),
+        ("cut_index.mp4", lambda d: d[: len(d) // 2], UnreadableContainer),  # the index (moov) is at the end
+    ],
+)
 def test_unreadable_files(good_mp4, name, mutate, error):
     with pytest.raises(error):
         probe_media(MediaItem("bad", _variant(good_mp4, name, mutate)))

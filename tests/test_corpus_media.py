@@ -27,11 +27,14 @@ def _all_frame_times(path: str, stream: int, chunks=None) -> list[int]:
     return out
 
 
-@pytest.mark.parametrize("name, stream", [
-    ("nasa_13013.mp4", 0),
-    ("nasa_13013.mp4", 3),
-    ("var_fps_video.mp4", 0),
-])
+@pytest.mark.parametrize(
+    "name, stream",
+    [
+        ("nasa_13013.mp4", 0),
+        ("nasa_13013.mp4", 3),
+        ("var_fps_video.mp4", 0),
+    ],
+)
 def test_every_frame_time_equals_ffprobe(corpus, name, stream):
     res = corpus / "video" / "torchcodec" / "test" / "resources"
     truth = _truth_us(res / f"{name}.stream{stream}.all_frames_info.json")
@@ -107,15 +110,18 @@ def test_six_channel_audio_is_downmixed(corpus):
     assert np.abs(samples).max() > 0.01
 
 
-@pytest.mark.parametrize("rel", [
-    "video/moviepy/media/big_buck_bunny_0_30.webm",  # vp8 + vorbis, video starts at 3 ms
-    "video/moviepy/media/transparent.webm",  # vp9 with alpha
-    "video/moviepy/media/test_video.mp4",  # 1x1 pixel
-    "video/moviepy/media/chaplin.mp4",  # h264 + mp3
-    "video/torchcodec/test/resources/h265_video.mp4",
-    "video/torchcodec/test/resources/av1_video.mkv",
-    "video/torchcodec/test/resources/sine_mono_s16.wav",  # audio only, no start time
-])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "video/moviepy/media/big_buck_bunny_0_30.webm",  # vp8 + vorbis, video starts at 3 ms
+        "video/moviepy/media/transparent.webm",  # vp9 with alpha
+        "video/moviepy/media/test_video.mp4",  # 1x1 pixel
+        "video/moviepy/media/chaplin.mp4",  # h264 + mp3
+        "video/torchcodec/test/resources/h265_video.mp4",
+        "video/torchcodec/test/resources/av1_video.mkv",
+        "video/torchcodec/test/resources/sine_mono_s16.wav",  # audio only, no start time
+    ],
+)
 def test_real_files_decode(corpus, rel):
     path = str(corpus / rel)
     info = probe_media(MediaItem("x", path))

@@ -27,17 +27,20 @@ def _frames(path, chunks, fps, skip=True):
     return out
 
 
-@pytest.mark.parametrize("prev, t, fps, kept", [
-    (None, 0, 2, True),
-    (None, 700_000, 2, True),  # the first frame of a stream is always kept
-    (480_000, 520_000, 2, True),  # grid point 0.5 s lies in (0.48, 0.52]
-    (520_000, 560_000, 2, False),
-    (460_000, 500_000, 2, True),  # a frame exactly on the grid point is kept
-    (500_000, 540_000, 2, False),
-    (100, 200, 0, True),  # fps 0 keeps every frame
-    (-40_000, 0, 2, True),
-    (None, -1, 2, False),  # before the media clock's origin
-])
+@pytest.mark.parametrize(
+    "prev, t, fps, kept",
+    [
+        (None, 0, 2, True),
+        (None, 700_000, 2, True),  # the first frame of a stream is always kept
+        (480_000, 520_000, 2, True),  # grid point 0.5 s lies in (0.48, 0.52]
+        (520_000, 560_000, 2, False),
+        (460_000, 500_000, 2, True),  # a frame exactly on the grid point is kept
+        (500_000, 540_000, 2, False),
+        (100, 200, 0, True),  # fps 0 keeps every frame
+        (-40_000, 0, 2, True),
+        (None, -1, 2, False),  # before the media clock's origin
+    ],
+)
 def test_frame_grid_keep(prev, t, fps, kept):
     assert FrameGrid(fps).keep(prev, t) is kept
 
@@ -68,7 +71,9 @@ def test_chunk_edges_lose_and_duplicate_nothing(media_dir):
     path = str(media_dir / "chunky.mp4")
     make_media(path, SyntheticSpec(duration_s=9, fps=30, noise=4, gop=45, audio=False))
     whole = _frames(path, [Chunk("c", 0, 0, None)], fps=2)
-    parts = _frames(path, [Chunk("c", 0, 0, 2_950_000), Chunk("c", 1, 2_950_000, 7_000_000), Chunk("c", 2, 7_000_000, None)], fps=2)
+    parts = _frames(
+        path, [Chunk("c", 0, 0, 2_950_000), Chunk("c", 1, 2_950_000, 7_000_000), Chunk("c", 2, 7_000_000, None)], fps=2
+    )
     assert [t for t, _ in parts] == [t for t, _ in whole]
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(parts, whole))
 
@@ -121,7 +126,11 @@ def test_delayed_audio_keeps_its_delay(media_dir):
     onset = np.argmax(np.abs(samples) > 0.1)
     onset_s = float(info.audio_t0) + onset / 16000
     assert abs(onset_s - 2.0) < 0.002
-    windows = dict(iter_window_audio(iter_audio_blocks(path, info.audio.index, 0, info.audio_t0), WindowGrid.from_seconds(1, 1), info.audio_t0))
+    windows = dict(
+        iter_window_audio(
+            iter_audio_blocks(path, info.audio.index, 0, info.audio_t0), WindowGrid.from_seconds(1, 1), info.audio_t0
+        )
+    )
     assert 0 not in windows and 7000 < len(windows[1]) < 8500
 
 
@@ -142,11 +151,14 @@ def test_probe_video_only(video_only):
     assert info.video.width == 160 and info.video.frame_rate == 30.0
 
 
-@pytest.mark.parametrize("content, error", [
-    (b"", UnreadableContainer),
-    (b"\x00" * 100, UnreadableContainer),
-    (b"RIFF" + bytes(range(256)) * 8, UnreadableContainer),
-])
+@pytest.mark.parametrize(
+    "content, error",
+    [
+        (b"", UnreadableContainer),
+        (b"\x00" * 100, UnreadableContainer),
+        (b"RIFF" + bytes(range(256)) * 8, UnreadableContainer),
+    ],
+)
 def test_probe_bad_files(media_dir, content, error):
     path = media_dir / "bad.bin"
     path.write_bytes(content)

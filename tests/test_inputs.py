@@ -18,14 +18,17 @@ def test_manifest_audio_only_and_uris():
     assert item.video_uri is None and item.audio_uri == "gs://b/p.m4a"
 
 
-@pytest.mark.parametrize("line, message", [
-    ("not json", "not JSON"),
-    ("[1, 2]", "must be a JSON object"),
-    ('{"video": "a.mp4"}', "'id' must be a non-empty string"),
-    ('{"id": "a"}', "needs 'video' or 'audio'"),
-    ('{"id": "a", "video": "a.mp4", "vidoe": "x"}', "unknown keys"),
-    ('{"id": "a", "video": 3}', "'video' must be a path string"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("not json", "not JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"video": "a.mp4"}', "'id' must be a non-empty string"),
+        ('{"id": "a"}', "needs 'video' or 'audio'"),
+        ('{"id": "a", "video": "a.mp4", "vidoe": "x"}', "unknown keys"),
+        ('{"id": "a", "video": 3}', "'video' must be a path string"),
+    ],
+)
 def test_manifest_line_errors(line, message):
     with pytest.raises(InputError, match=message):
         parse_manifest_line(line, "/data", lineno=4)

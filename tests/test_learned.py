@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import RUNNER
+
 from pipelines import extract
 from schemas.tables import read_feature_spec
 from transforms.models import GPU_UNAVAILABLE
@@ -28,10 +28,23 @@ def dataset(tmp_path_factory):
     words = ["red boat", "blue sky", "green tree", "loud horn", "quiet room", "fast car"]
     for k in range(6):
         video = folder / f"clip{k}.mp4"
-        make_media(str(video), SyntheticSpec(duration_s=4, width=96, height=64, noise=8, seed=k,
-                                             flashes=(Event(0.5 + k * 0.5, 0.2),), tones=(Event(1.0 + k * 0.4, 0.5, 300 + 120 * k),)))
+        make_media(
+            str(video),
+            SyntheticSpec(
+                duration_s=4,
+                width=96,
+                height=64,
+                noise=8,
+                seed=k,
+                flashes=(Event(0.5 + k * 0.5, 0.2),),
+                tones=(Event(1.0 + k * 0.4, 0.5, 300 + 120 * k),),
+            ),
+        )
         srt = folder / f"clip{k}.srt"
-        write_srt(str(srt), [(0, 2_000_000, f"the {words[k]} and the {words[(k + 1) % 6]}"), (2_000_000, 4_000_000, f"a {words[(k + 2) % 6]}")])
+        write_srt(
+            str(srt),
+            [(0, 2_000_000, f"the {words[k]} and the {words[(k + 1) % 6]}"), (2_000_000, 4_000_000, f"a {words[(k + 2) % 6]}")],
+        )
         lines.append(json.dumps({"id": f"clip{k}", "video": str(video), "transcript": str(srt)}))
     manifest = folder / "items.jsonl"
     manifest.write_text("\n".join(lines) + "\n")
@@ -62,8 +75,18 @@ MODELS = ["--visual", "cnn", "--visual_input_size", "64", "--audio", "rnn", "--b
 
 
 def test_cnn_and_rnn_with_whitened_pca(dataset, tmp_path):
-    flags = [*MODELS, "--visual_model", str(dataset / "cnn.pt"), "--audio_model", str(dataset / "gru.pt"),
-             "--reduce", "pca_whiten", "--dims", "6", "--frames_table"]
+    flags = [
+        *MODELS,
+        "--visual_model",
+        str(dataset / "cnn.pt"),
+        "--audio_model",
+        str(dataset / "gru.pt"),
+        "--reduce",
+        "pca_whiten",
+        "--dims",
+        "6",
+        "--frames_table",
+    ]
     out = _run(tmp_path / "fit", dataset / "items.jsonl", *flags)
     rows = _rows(out)
     for column in ("visual", "audio"):
@@ -84,13 +107,29 @@ def test_cnn_and_rnn_with_whitened_pca(dataset, tmp_path):
     assert _rows(again) == rows
     run = json.loads((again / "run.json").read_text())
     assert {a["content_hash"] for a in run["artifacts"]} == {
-        json.loads((out / "artifacts" / f"{c}_pca_whiten.json").read_text())["content_hash"] for c in ("visual", "audio")}
+        json.loads((out / "artifacts" / f"{c}_pca_whiten.json").read_text())["content_hash"] for c in ("visual", "audio")
+    }
 
 
 def test_state_dict_with_builtin_arch_and_ica_quantized(dataset, tmp_path):
-    out = _run(tmp_path / "sd", dataset / "items.jsonl", "--visual", "cnn", "--visual_input_size", "64",
-               "--visual_model", str(dataset / "cnn_state.pt"), "--visual_arch", "small_cnn",
-               "--reduce", "ica", "--dims", "4", "--quantize", "8")
+    out = _run(
+        tmp_path / "sd",
+        dataset / "items.jsonl",
+        "--visual",
+        "cnn",
+        "--visual_input_size",
+        "64",
+        "--visual_model",
+        str(dataset / "cnn_state.pt"),
+        "--visual_arch",
+        "small_cnn",
+        "--reduce",
+        "ica",
+        "--dims",
+        "4",
+        "--quantize",
+        "8",
+    )
     rows = _rows(out)
     v = [r["visual"] for r in rows if r["visual"] is not None]
     assert all(len(x) == 4 and all(0 <= c <= 255 for c in x) for x in v)
@@ -106,7 +145,11 @@ def test_model_loaded_once_per_worker_process(dataset, tmp_path):
 
     handler = make_handler(str(dataset / "cnn.pt"), None, "cpu", 4, "image")
     p = beam.Pipeline(runner=RUNNER)
-    _ = p | beam.Create([(i, torch.zeros(3, 32, 32, dtype=torch.uint8)) for i in range(64)]) | RunInference(KeyedModelHandler(handler))
+    _ = (
+        p
+        | beam.Create([(i, torch.zeros(3, 32, 32, dtype=torch.uint8)) for i in range(64)])
+        | RunInference(KeyedModelHandler(handler))
+    )
     result = p.run()
     result.wait_until_finish()
     loads = [d for d in result.metrics().query()["distributions"] if d.key.metric.name == "load_model_latency_milli_secs"]
@@ -119,10 +162,26 @@ def test_fit_with_two_worker_processes_equals_in_process(dataset, tmp_path):
     two = tmp_path / "two"
     # In a process of its own with a deadline: a worker process that cannot start would
     # otherwise hang the test run silently.
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.extract", "--manifest", str(dataset / "items.jsonl"),
-                             "--output", str(two), *flags, "--direct_running_mode", "multi_processing",
-                             "--direct_num_workers", "2"], cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.extract",
+            "--manifest",
+            str(dataset / "items.jsonl"),
+            "--output",
+            str(two),
+            *flags,
+            "--direct_running_mode",
+            "multi_processing",
+            "--direct_num_workers",
+            "2",
+        ],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         out, _ = proc.communicate(timeout=300)
     except subprocess.TimeoutExpired:
@@ -161,8 +220,22 @@ def test_minilm_text_features(dataset, tmp_path):
 def test_cuda_without_gpu_stops_before_the_job(dataset, tmp_path, capsys):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    code = extract.main(["--manifest", str(dataset / "items.jsonl"), "--output", str(tmp_path / "gpu"),
-                         "--runner", RUNNER, "--visual", "cnn", "--visual_model", str(dataset / "cnn.pt"), "--device", "cuda"])
+    code = extract.main(
+        [
+            "--manifest",
+            str(dataset / "items.jsonl"),
+            "--output",
+            str(tmp_path / "gpu"),
+            "--runner",
+            RUNNER,
+            "--visual",
+            "cnn",
+            "--visual_model",
+            str(dataset / "cnn.pt"),
+            "--device",
+            "cuda",
+        ]
+    )
     assert code == 2
     assert GPU_UNAVAILABLE in capsys.readouterr().err
 
@@ -176,12 +249,15 @@ def test_cuda_handler_refuses_to_fall_back(dataset):
         make_handler(str(dataset / "cnn.pt"), None, "cuda", 4, "image").load_model()
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--visual", "cnn"], "--visual cnn needs --visual_model"),
-    (["--visual", "cnn", "--visual_model", "/nope/model.pt"], "does not exist"),
-    (["--quantize", "8", "--reduce", "pca"], "--quantize 8 needs whitened features"),
-    (["--reduce", "pca", "--artifacts_from", "/nope"], "lacks visual_pca"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--visual", "cnn"], "--visual cnn needs --visual_model"),
+        (["--visual", "cnn", "--visual_model", "/nope/model.pt"], "does not exist"),
+        (["--quantize", "8", "--reduce", "pca"], "--quantize 8 needs whitened features"),
+        (["--reduce", "pca", "--artifacts_from", "/nope"], "lacks visual_pca"),
+    ],
+)
 def test_bad_model_flags(dataset, tmp_path, capsys, flags, message):
     assert extract.main(["--manifest", str(dataset / "items.jsonl"), "--output", str(tmp_path / "x"), *flags]) == 2
     assert message in capsys.readouterr().err

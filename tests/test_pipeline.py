@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-
 from conftest import CUES, RUNNER
+
 from pipelines import extract
 from schemas.records import MediaItem
 from schemas.tables import read_feature_spec
@@ -139,14 +139,17 @@ def test_rerun_needs_overwrite(cli_run, capsys):
     assert "--overwrite" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--videos", "x/*.mp4", "--output", "o", "--fps", "-1"], "--fps must be 0"),
-    (["--videos", "x/*.mp4", "--output", "o", "--window", "0"], "--window must be positive"),
-    (["--output", "o"], "exactly one of --manifest"),
-    (["--videos", "/nonexistent/*.mp4", "--output", "o"], "no media file matches"),
-    (["--manifest", "/nonexistent/m.jsonl", "--output", "o"], "cannot read manifest"),
-    (["--videos", "x/*.mp4", "--output", "o", "--fsp", "2"], "unknown flag --fsp; did you mean --fps"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--videos", "x/*.mp4", "--output", "o", "--fps", "-1"], "--fps must be 0"),
+        (["--videos", "x/*.mp4", "--output", "o", "--window", "0"], "--window must be positive"),
+        (["--output", "o"], "exactly one of --manifest"),
+        (["--videos", "/nonexistent/*.mp4", "--output", "o"], "no media file matches"),
+        (["--manifest", "/nonexistent/m.jsonl", "--output", "o"], "cannot read manifest"),
+        (["--videos", "x/*.mp4", "--output", "o", "--fsp", "2"], "unknown flag --fsp; did you mean --fps"),
+    ],
+)
 def test_bad_flags_stop_before_the_job(args, message, capsys):
     assert extract.main(args) == 2
     assert message in capsys.readouterr().err

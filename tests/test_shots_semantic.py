@@ -7,27 +7,38 @@ import sys
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import RUNNER
+
 from pipelines import extract
 from schemas.records import Chunk, Cue
 from transforms.semantic import assign_cues
 from transforms.shots import CutDetector, Shot, shots_from_cuts
-from transforms.synthetic import CONCEPTS, Event, SyntheticSpec, make_media, make_story, narrate, write_srt
+from transforms.synthetic import CONCEPTS, Event, SyntheticSpec, make_media, write_srt
 from transforms.video import iter_sampled_frames
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 import semantic as semantic_bench  # noqa: E402  (the benchmark's set builder and scorer)
 
-SCENES = [(0.0, CONCEPTS["red"]), (1.48, CONCEPTS["green"]), (3.0, CONCEPTS["blue"]), (4.04, CONCEPTS["yellow"]),
-          (6.2, CONCEPTS["purple"]), (7.0, CONCEPTS["brown"]), (8.12, CONCEPTS["olive"])]
+SCENES = [
+    (0.0, CONCEPTS["red"]),
+    (1.48, CONCEPTS["green"]),
+    (3.0, CONCEPTS["blue"]),
+    (4.04, CONCEPTS["yellow"]),
+    (6.2, CONCEPTS["purple"]),
+    (7.0, CONCEPTS["brown"]),
+    (8.12, CONCEPTS["olive"]),
+]
 
 
 @pytest.fixture(scope="module")
 def cuts_video(tmp_path_factory):
     path = tmp_path_factory.mktemp("shots") / "cuts.mp4"
-    make_media(str(path), SyntheticSpec(duration_s=9, width=128, height=72, noise=6, scenes=tuple(SCENES),
-                                        flashes=(Event(5.0, 0.08),), audio=False))
+    make_media(
+        str(path),
+        SyntheticSpec(
+            duration_s=9, width=128, height=72, noise=6, scenes=tuple(SCENES), flashes=(Event(5.0, 0.08),), audio=False
+        ),
+    )
     return str(path)
 
 
@@ -50,7 +61,11 @@ def test_cuts_are_exact_and_a_flash_is_not_a_cut(cuts_video):
 
 def test_shots_from_cuts():
     shots = shots_from_cuts([2_000_000, 2_000_000, 5_000_000, 9_000_000], 0, 8_000_000)
-    assert [(s.index, s.start_us, s.end_us) for s in shots] == [(0, 0, 2_000_000), (1, 2_000_000, 5_000_000), (2, 5_000_000, 8_000_000)]
+    assert [(s.index, s.start_us, s.end_us) for s in shots] == [
+        (0, 0, 2_000_000),
+        (1, 2_000_000, 5_000_000),
+        (2, 5_000_000, 8_000_000),
+    ]
 
 
 def _shots(*bounds):
@@ -85,8 +100,9 @@ def test_assignment_without_evidence_follows_time():
 def test_semantic_alignment_end_to_end(tmp_path):
     truth = semantic_bench.build(str(tmp_path), items=18, held_out=5, seed=3, n_concepts=6)
     out = tmp_path / "out"
-    code = extract.main(["--manifest", str(tmp_path / "items.jsonl"), "--output", str(out), "--runner", RUNNER,
-                         "--semantic_align", "--fps", "2"])
+    code = extract.main(
+        ["--manifest", str(tmp_path / "items.jsonl"), "--output", str(out), "--runner", RUNNER, "--semantic_align", "--fps", "2"]
+    )
     assert code == 0
     result = semantic_bench.evaluate(truth, str(out))
     assert result["right"] / result["total"] >= 0.85, result
@@ -106,7 +122,10 @@ def test_quality_figures_in_media(tmp_path):
     video = tmp_path / "v.mp4"
     make_media(str(video), SyntheticSpec(duration_s=4))
     srt = tmp_path / "v.srt"
-    write_srt(str(srt), [(0, 1_000_000, "a"), (500_000, 1_200_000, "b"), (3_000_000, 3_500_000, "c"), (3_600_000, 5_500_000, "past the end")])
+    write_srt(
+        str(srt),
+        [(0, 1_000_000, "a"), (500_000, 1_200_000, "b"), (3_000_000, 3_500_000, "c"), (3_600_000, 5_500_000, "past the end")],
+    )
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(json.dumps({"id": "v", "video": str(video), "transcript": str(srt)}) + "\n")
     assert extract.main(["--manifest", str(manifest), "--output", str(tmp_path / "o"), "--runner", RUNNER, "--shots"]) == 0

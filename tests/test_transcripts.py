@@ -15,13 +15,16 @@ def test_srt_basic():
     assert cues == [Cue(1_000_000, 2_500_000, "Hello there."), Cue(3_000_000, 4_000_000, "Second line\nwraps.")]
 
 
-@pytest.mark.parametrize("bom, encoding", [
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-    (codecs.BOM_UTF32_LE, "utf-32-le"),
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-])
+@pytest.mark.parametrize(
+    "bom, encoding",
+    [
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+        (codecs.BOM_UTF32_LE, "utf-32-le"),
+        (codecs.BOM_UTF32_BE, "utf-32-be"),
+    ],
+)
 def test_srt_with_any_bom(bom, encoding):
     data = bom + SRT.replace("\n", "\r\n").encode(encoding)
     t = load_transcript(data, "a.srt")
@@ -79,13 +82,25 @@ def test_vtt_without_signature_yields_no_cues():
 
 @pytest.mark.parametrize("word_key, score_key", [("word", "probability"), ("text", "confidence")])
 def test_whisper_both_dialects(word_key, score_key):
-    doc = {"segments": [{"start": 0.5, "end": 2.0, "text": " Hello world",
-                         "words": [{word_key: " Hello", "start": 0.5, "end": 1.0, score_key: 0.9},
-                                   {word_key: " world", "start": 1.1, "end": 2.0, score_key: 0.8}]}]}
+    doc = {
+        "segments": [
+            {
+                "start": 0.5,
+                "end": 2.0,
+                "text": " Hello world",
+                "words": [
+                    {word_key: " Hello", "start": 0.5, "end": 1.0, score_key: 0.9},
+                    {word_key: " world", "start": 1.1, "end": 2.0, score_key: 0.8},
+                ],
+            }
+        ]
+    }
     cues = parse_transcript(json.dumps(doc).encode(), "w.json")
     assert cues[0] == Cue(500_000, 2_000_000, "Hello world", cues[0].words)
     assert [(w.text, w.start_us, w.end_us, w.score) for w in cues[0].words] == [
-        ("Hello", 500_000, 1_000_000, 0.9), ("world", 1_100_000, 2_000_000, 0.8)]
+        ("Hello", 500_000, 1_000_000, 0.9),
+        ("world", 1_100_000, 2_000_000, 0.8),
+    ]
 
 
 def test_whisper_malformed_json_names_the_line():
@@ -103,13 +118,16 @@ def test_plain_text_is_one_untimed_cue():
     assert not t.timed and t.cues == (Cue(0, 0, "one two three"),)
 
 
-@pytest.mark.parametrize("text, name, fmt", [
-    ("WEBVTT\n", "noext", "vtt"),
-    ('{"segments": []}', "noext", "whisper_json"),
-    ("1\n00:00:01,000 --> 00:00:02,000\nx\n", "noext", "srt"),
-    ("just words", "noext", "text"),
-    ("anything", "a.SRT", "srt"),
-])
+@pytest.mark.parametrize(
+    "text, name, fmt",
+    [
+        ("WEBVTT\n", "noext", "vtt"),
+        ('{"segments": []}', "noext", "whisper_json"),
+        ("1\n00:00:01,000 --> 00:00:02,000\nx\n", "noext", "srt"),
+        ("just words", "noext", "text"),
+        ("anything", "a.SRT", "srt"),
+    ],
+)
 def test_detect_format(text, name, fmt):
     assert detect_format(text, name) == fmt
 

@@ -5,8 +5,8 @@ import json
 import re
 
 import pytest
-
 from conftest import corpus_path
+
 from transforms.transcripts import TranscriptError, load_transcript, parse_transcript
 
 pytestmark = pytest.mark.corpus

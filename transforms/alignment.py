@@ -11,7 +11,6 @@ import logging
 from typing import Iterator
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 from schemas.records import ItemPlan
 from transforms.align.avsync import estimate_av_offset
@@ -21,6 +20,7 @@ from transforms.align.words import WordAligner, align_transcript, align_untimed
 from transforms.clock import seconds_to_us
 from transforms.config import ExtractConfig
 from transforms.plan import clamp_cues, error_record
+from transforms.progress import Counter
 
 __all__ = ["AlignItems", "ERRORS", "WORDS"]
 
@@ -34,8 +34,8 @@ _TRUSTED_SYNC = 0.3
 class _AlignItemFn(beam.DoFn):
     def __init__(self, config: ExtractConfig):
         self.config = config
-        self.aligned_words = Metrics.counter("mmfuse", "words_aligned")
-        self.unaligned_words = Metrics.counter("mmfuse", "words_unaligned")
+        self.aligned_words = Counter("words_aligned")
+        self.unaligned_words = Counter("words_unaligned")
 
     def setup(self):
         self.aligner = WordAligner(self.config.align_method, self.config.language) if self.config.align_words else None

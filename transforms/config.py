@@ -78,17 +78,29 @@ class ExtractConfig:
         need(self.visual in VISUAL_CHOICES, f"--visual must be one of {list(VISUAL_CHOICES)}, got {self.visual!r}")
         need(self.audio in AUDIO_CHOICES, f"--audio must be one of {list(AUDIO_CHOICES)}, got {self.audio!r}")
         need(self.text in TEXT_CHOICES, f"--text must be one of {list(TEXT_CHOICES)}, got {self.text!r}")
-        need(self.visual != "cnn" or bool(self.visual_model), "--visual cnn needs --visual_model PATH (a TorchScript file, or a state_dict with --visual_arch)")
-        need(self.audio != "rnn" or bool(self.audio_model), "--audio rnn needs --audio_model PATH (a TorchScript file, or a state_dict with --audio_arch)")
+        need(
+            self.visual != "cnn" or bool(self.visual_model),
+            "--visual cnn needs --visual_model PATH (a TorchScript file, or a state_dict with --visual_arch)",
+        )
+        need(
+            self.audio != "rnn" or bool(self.audio_model),
+            "--audio rnn needs --audio_model PATH (a TorchScript file, or a state_dict with --audio_arch)",
+        )
         need(self.visual_normalize in ("imagenet", "none"), "--visual_normalize must be imagenet or none")
         need(16 <= self.visual_input_size <= 4096, "--visual_input_size must be between 16 and 4096")
         need(self.device in ("cpu", "cuda"), f"--device must be cpu or cuda, got {self.device!r}")
         need(self.batch_size >= 1, "--batch_size must be positive")
         need(self.model_copies is None or self.model_copies >= 1, "--model_copies must be positive")
-        need(self.reduce in ("none", "pca", "pca_whiten", "ica"), f"--reduce must be one of none, pca, pca_whiten, ica, got {self.reduce!r}")
+        need(
+            self.reduce in ("none", "pca", "pca_whiten", "ica"),
+            f"--reduce must be one of none, pca, pca_whiten, ica, got {self.reduce!r}",
+        )
         need(self.dims >= 1, "--dims must be positive")
         need(self.quantize in (0, 8), "--quantize must be 0 (off) or 8")
-        need(self.quantize == 0 or self.reduce in ("pca_whiten", "ica"), "--quantize 8 needs whitened features: --reduce pca_whiten or ica")
+        need(
+            self.quantize == 0 or self.reduce in ("pca_whiten", "ica"),
+            "--quantize 8 needs whitened features: --reduce pca_whiten or ica",
+        )
         need(self.semantic_dims >= 1, "--semantic_dims must be positive")
         need(self.semantic_prior > 0, "--semantic_prior must be positive")
         if self.semantic_align and not self.shots:
@@ -96,7 +108,10 @@ class ExtractConfig:
         need(self.tfidf_vocab >= 1 and self.fit_sample >= 10, "--tfidf_vocab and --fit_sample must be positive")
         need(1 <= self.n_mels <= 256, f"--n_mels must be between 1 and 256, got {self.n_mels}")
         need(self.text_features >= 1, "--text_features must be positive")
-        need(self.align_method in ("auto", "sphinx", "tts"), f"--align_method must be one of auto, sphinx, tts, got {self.align_method!r}")
+        need(
+            self.align_method in ("auto", "sphinx", "tts"),
+            f"--align_method must be one of auto, sphinx, tts, got {self.align_method!r}",
+        )
         need(self.max_transcript_offset > 0, "--max_transcript_offset must be positive")
         need(self.av_sync_seconds > 0, "--av_sync_seconds must be positive")
         need(bool(self.language), "--language must not be empty")

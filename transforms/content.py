@@ -1,11 +1,11 @@
 """Shots per item, and the alignment of transcript cues to shots by content, as Beam steps.
 
-    cuts of every chunk ─┐
-    plans ───────────────┼─ CoGroupByKey(media_id) ─► shots/ rows, shots per item
-    decode reports ──────┘
-    plans, shots, frames ─ CoGroupByKey(media_id) ─► per item: cue texts, shot pictures
-        ─► (text, picture) pairs ─► CombineGlobally(SampleFn) ─► CCA fit ─► artifact (side input)
-        ─► DP assignment per item ─► alignments/ rows, media facts
+cuts of every chunk ─┐
+plans ───────────────┼─ CoGroupByKey(media_id) ─► shots/ rows, shots per item
+decode reports ──────┘
+plans, shots, frames ─ CoGroupByKey(media_id) ─► per item: cue texts, shot pictures
+    ─► (text, picture) pairs ─► CombineGlobally(SampleFn) ─► CCA fit ─► artifact (side input)
+    ─► DP assignment per item ─► alignments/ rows, media facts
 """
 
 from __future__ import annotations
@@ -118,15 +118,24 @@ def _align(item: ItemContent, cca: Optional[Artifact], prior_us: int) -> Iterato
                     sim[i, j] = float(z @ s)
     placements = assign_cues(item.cues, item.shots, sim, prior_us)
     for p in placements:
-        yield beam.pvalue.TaggedOutput("rows", {
-            "media_id": item.media_id, "cue_index": p.cue_index, "shot_index": p.shot_index,
-            "score": p.score, "time_shift_us": p.time_shift_us,
-        })
+        yield beam.pvalue.TaggedOutput(
+            "rows",
+            {
+                "media_id": item.media_id,
+                "cue_index": p.cue_index,
+                "shot_index": p.shot_index,
+                "score": p.score,
+                "time_shift_us": p.time_shift_us,
+            },
+        )
     scored = [p.score for p in placements]
-    yield item.media_id, {
-        "semantic_score_mean": round(float(np.mean(scored)), 4) if scored else None,
-        "n_cues_moved": sum(1 for p in placements if p.time_shift_us != 0),
-    }
+    yield (
+        item.media_id,
+        {
+            "semantic_score_mean": round(float(np.mean(scored)), 4) if scored else None,
+            "n_cues_moved": sum(1 for p in placements if p.time_shift_us != 0),
+        },
+    )
 
 
 class _Save(beam.DoFn):
@@ -155,7 +164,11 @@ class AlignByContent(beam.PTransform):
         items = keyed | "JoinContent" >> beam.CoGroupByKey() | "Content" >> beam.ParDo(_ItemContentFn(cfg.text_features))
         p = items.pipeline
         if cfg.artifacts_from:
-            cca = p | "CcaName" >> beam.Create(["semantic_cca"]) | "LoadCca" >> beam.Map(lambda n, d: load_artifact(d, n), cfg.artifacts_from)
+            cca = (
+                p
+                | "CcaName" >> beam.Create(["semantic_cca"])
+                | "LoadCca" >> beam.Map(lambda n, d: load_artifact(d, n), cfg.artifacts_from)
+            )
         else:
             sample = (
                 items

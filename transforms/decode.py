@@ -11,7 +11,6 @@ from typing import Iterator
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.metrics import Metrics
 
 from schemas.records import AudioWindow, ChunkReport, DecodeTask, FrameRecord
 from transforms.audio import AudioDecodeStats, iter_audio_blocks, iter_window_audio
@@ -20,6 +19,7 @@ from transforms.errors import MediaError
 from transforms.features import make_audio_extractor, make_visual_extractor
 from transforms.features.visual import analysis_size
 from transforms.plan import error_record
+from transforms.progress import Counter
 from transforms.shots import CutDetector
 from transforms.video import VideoDecodeStats, iter_sampled_frames
 
@@ -35,17 +35,16 @@ AUDIO = "audio"
 REPORTS = "reports"
 ERRORS = "errors"
 _LOG = logging.getLogger(__name__)
-_NAMESPACE = "mmfuse"
 
 
 class _DecodeFn(beam.DoFn):
     def __init__(self, config: ExtractConfig):
         self.config = config
-        self.chunks = Metrics.counter(_NAMESPACE, "video_chunks")
-        self.audio_tracks = Metrics.counter(_NAMESPACE, "audio_tracks")
-        self.frames = Metrics.counter(_NAMESPACE, "frames")
-        self.audio_windows = Metrics.counter(_NAMESPACE, "audio_windows")
-        self.failures = Metrics.counter(_NAMESPACE, "decode_failures")
+        self.chunks = Counter("video_chunks")
+        self.audio_tracks = Counter("audio_tracks")
+        self.frames = Counter("frames")
+        self.audio_windows = Counter("audio_windows")
+        self.failures = Counter("decode_failures")
 
     def setup(self):
         if self.config.visual != "cnn":
@@ -105,8 +104,15 @@ class _DecodeFn(beam.DoFn):
         shot_args = dict(watch=detector.feed, preroll_us=_SHOT_PREROLL_US, postroll_us=_SHOT_POSTROLL_US) if detector else {}
         try:
             for sampled in iter_sampled_frames(
-                uri, info.video.index, info.video_origin_us, chunk, self.config.fps, convert, stats,
-                threads=self.config.decode_threads, **shot_args,
+                uri,
+                info.video.index,
+                info.video_origin_us,
+                chunk,
+                self.config.fps,
+                convert,
+                stats,
+                threads=self.config.decode_threads,
+                **shot_args,
             ):
                 if learned:  # pixels go on to the model (RunInference), keyed by frame
                     yield (task.media_id, sampled.pts_us), sampled.image
@@ -122,7 +128,9 @@ class _DecodeFn(beam.DoFn):
         warnings = stats.warnings()
         yield beam.pvalue.TaggedOutput(
             REPORTS,
-            ChunkReport(task.media_id, chunk.index, n_frames=stats.kept, warnings=warnings, video_end_us=stats.end_us, failed=failed),
+            ChunkReport(
+                task.media_id, chunk.index, n_frames=stats.kept, warnings=warnings, video_end_us=stats.end_us, failed=failed
+            ),
         )
 
     def _audio(self, task: DecodeTask) -> Iterator:
@@ -133,8 +141,14 @@ class _DecodeFn(beam.DoFn):
         n = 0
         self.audio_tracks.inc()
         try:
-            blocks = iter_audio_blocks(uri, info.audio.index, info.audio_origin_us, info.audio_t0, stats=stats,
-                                       capture_errors=self.config.decode_threads == 1)
+            blocks = iter_audio_blocks(
+                uri,
+                info.audio.index,
+                info.audio_origin_us,
+                info.audio_t0,
+                stats=stats,
+                capture_errors=self.config.decode_threads == 1,
+            )
             learned = self.config.audio == "rnn"
             for index, samples in iter_window_audio(blocks, self.config.grid, info.audio_t0):
                 if len(samples) < self.audio.min_samples:
@@ -150,7 +164,9 @@ class _DecodeFn(beam.DoFn):
         self.audio_windows.inc(n)
         yield beam.pvalue.TaggedOutput(
             REPORTS,
-            ChunkReport(task.media_id, -1, n_audio_windows=n, warnings=tuple(stats.warnings), audio_end_us=stats.end_us, failed=failed),
+            ChunkReport(
+                task.media_id, -1, n_audio_windows=n, warnings=tuple(stats.warnings), audio_end_us=stats.end_us, failed=failed
+            ),
         )
 
 

@@ -7,10 +7,10 @@ from typing import Iterator, Optional
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.metrics import Metrics
 
 from schemas.records import AudioWindow, FrameRecord
 from transforms.config import ExtractConfig
+from transforms.progress import Counter
 
 __all__ = ["EmbedAudioWindows", "EmbedFrames", "EmbedTranscripts", "MINILM_DIM"]
 
@@ -35,15 +35,16 @@ class _RunModel(beam.PTransform):
         from transforms.models import make_handler
 
         handler = make_handler(
-            self.path, self.arch, self.config.device, self.config.batch_size, self.kind,
-            normalize=self.config.visual_normalize == "imagenet", arch_params=self.arch_params,
+            self.path,
+            self.arch,
+            self.config.device,
+            self.config.batch_size,
+            self.kind,
+            normalize=self.config.visual_normalize == "imagenet",
+            arch_params=self.arch_params,
             model_copies=self.config.model_copies,
         )
-        return (
-            keyed
-            | "ToTensor" >> beam.Map(_to_tensor)
-            | "RunInference" >> RunInference(KeyedModelHandler(handler))
-        )
+        return keyed | "ToTensor" >> beam.Map(_to_tensor) | "RunInference" >> RunInference(KeyedModelHandler(handler))
 
 
 class EmbedFrames(beam.PTransform):
@@ -55,7 +56,9 @@ class EmbedFrames(beam.PTransform):
 
     def expand(self, frames):
         arch_params = {"out_dim": 128} if self.config.visual_arch == "small_cnn" else None
-        results = frames | "CNN" >> _RunModel(self.config, self.config.visual_model, self.config.visual_arch, "image", arch_params)
+        results = frames | "CNN" >> _RunModel(
+            self.config, self.config.visual_model, self.config.visual_arch, "image", arch_params
+        )
         return results | "FrameFeatures" >> beam.MapTuple(
             lambda key, result: FrameRecord(key[0], key[1], np.asarray(result.inference, np.float32))
         )
@@ -70,7 +73,9 @@ class EmbedAudioWindows(beam.PTransform):
 
     def expand(self, windows):
         arch_params = {"n_mels": self.config.n_mels} if self.config.audio_arch == "small_gru" else None
-        results = windows | "RNN" >> _RunModel(self.config, self.config.audio_model, self.config.audio_arch, "sequence", arch_params)
+        results = windows | "RNN" >> _RunModel(
+            self.config, self.config.audio_model, self.config.audio_arch, "sequence", arch_params
+        )
         return results | "AudioFeatures" >> beam.MapTuple(
             lambda key, result: AudioWindow(key[0], key[1], np.asarray(result.inference, np.float32))
         )
@@ -81,7 +86,7 @@ class _MiniLMFn(beam.DoFn):
 
     def __init__(self, device: str):
         self.device = device
-        self.embedded = Metrics.counter("mmfuse", "transcripts_embedded")
+        self.embedded = Counter("transcripts_embedded")
 
     def setup(self):
         from apache_beam.utils import shared

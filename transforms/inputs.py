@@ -50,8 +50,10 @@ def parse_manifest_line(line: str, base_dir: str, lineno: Optional[int] = None) 
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as err:
-        raise InputError(f"{where}not JSON ({err.msg}); each line must be an object like "
-                         '{"id": "a", "video": "a.mp4", "transcript": "a.srt"}') from None
+        raise InputError(
+            f"{where}not JSON ({err.msg}); each line must be an object like "
+            '{"id": "a", "video": "a.mp4", "transcript": "a.srt"}'
+        ) from None
     if not isinstance(obj, dict):
         raise InputError(f"{where}must be a JSON object")
     unknown = set(obj) - _KEYS
@@ -170,9 +172,7 @@ class ReadManifest(beam.PTransform):
 
     def expand(self, pbegin):
         lines = pbegin | "ReadManifestLines" >> beam.io.ReadFromText(self.path)
-        return lines | "ParseManifest" >> beam.ParDo(_ParseManifestLine(_dirname(self.path))).with_outputs(
-            ERRORS, main="items"
-        )
+        return lines | "ParseManifest" >> beam.ParDo(_ParseManifestLine(_dirname(self.path))).with_outputs(ERRORS, main="items")
 
 
 class _ItemForVideo(beam.DoFn):

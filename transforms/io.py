@@ -10,7 +10,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.errors import MediaNotFound
 
-__all__ = ["exists", "join", "open_read", "read_bytes", "resolve", "write_bytes"]
+__all__ = ["exists", "join", "move_tree", "open_read", "read_bytes", "resolve", "write_bytes"]
 
 
 def open_read(uri: str) -> BinaryIO:
@@ -49,3 +49,18 @@ def resolve(path: str, base_dir: str) -> str:
     if "://" in path or posixpath.isabs(path):
         return path
     return FileSystems.join(base_dir, path)
+
+
+def move_tree(src_dir: str, dst_dir: str) -> list[str]:
+    """Move every file under ``src_dir`` to the same place under ``dst_dir`` (works on object
+    stores, where folders are only name prefixes); returns the new paths."""
+    src_dir, dst_dir = src_dir.rstrip("/"), dst_dir.rstrip("/")
+    sources = [m.path for r in FileSystems.match([src_dir + "/**"]) for m in r.metadata_list]
+    targets = [dst_dir + p[len(src_dir) :] for p in sources]
+    if "://" not in dst_dir:
+        for folder in {posixpath.dirname(t) for t in targets}:
+            if not FileSystems.exists(folder):
+                FileSystems.mkdirs(folder)
+    if sources:
+        FileSystems.rename(sources, targets)
+    return targets

@@ -107,8 +107,9 @@ def architecture(name: str):
     try:
         import torchvision.models as tvm
     except Exception as err:  # torchvision missing or broken beside this torch
-        raise ValueError(f"unknown architecture {name!r}: built-in ones are {sorted(ARCHITECTURES)}; "
-                         f"torchvision is not usable here ({err})") from None
+        raise ValueError(
+            f"unknown architecture {name!r}: built-in ones are {sorted(ARCHITECTURES)}; torchvision is not usable here ({err})"
+        ) from None
     if not hasattr(tvm, name):
         raise ValueError(f"unknown architecture {name!r} (not built in, not in torchvision.models)")
     return getattr(tvm, name)
@@ -140,7 +141,9 @@ def _padded(batch: Sequence[Any], pad_to: int):
 def image_inference_fn(normalize: bool, pad_to: int):
     """uint8 (3, H, W) tensors in, features out: scaling and normalisation run on the device."""
 
-    def fn(batch: Sequence[Any], model, device, inference_args: Optional[dict] = None, model_id: Optional[str] = None) -> Iterable[PredictionResult]:
+    def fn(
+        batch: Sequence[Any], model, device, inference_args: Optional[dict] = None, model_id: Optional[str] = None
+    ) -> Iterable[PredictionResult]:
         torch = _torch()
         with torch.no_grad():
             x = _padded(batch, pad_to).to(device, non_blocking=True).float().div_(255.0)
@@ -157,7 +160,9 @@ def image_inference_fn(normalize: bool, pad_to: int):
 def sequence_inference_fn(pad_to: int):
     """float (T, n_mels) tensors in, one vector per sequence out."""
 
-    def fn(batch: Sequence[Any], model, device, inference_args: Optional[dict] = None, model_id: Optional[str] = None) -> Iterable[PredictionResult]:
+    def fn(
+        batch: Sequence[Any], model, device, inference_args: Optional[dict] = None, model_id: Optional[str] = None
+    ) -> Iterable[PredictionResult]:
         torch = _torch()
         with torch.no_grad():
             x = _padded(batch, pad_to).to(device, non_blocking=True).float()
@@ -194,7 +199,10 @@ def make_handler(
     )
     if arch:
         return StrictDeviceHandler(
-            state_dict_path=model_path, model_class=architecture(arch), model_params=arch_params or {},
-            load_model_args={"weights_only": True}, **common,
+            state_dict_path=model_path,
+            model_class=architecture(arch),
+            model_params=arch_params or {},
+            load_model_args={"weights_only": True},
+            **common,
         )
     return StrictDeviceHandler(torch_script_model_path=model_path, **common)

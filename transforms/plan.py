@@ -12,13 +12,13 @@ import traceback
 from typing import Iterator, Optional
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 from schemas.records import Chunk, Cue, DecodeTask, ErrorRecord, ItemPlan, MediaInfo, MediaItem
 from transforms.clock import WindowGrid
 from transforms.config import ExtractConfig
 from transforms.errors import MediaError, MmfuseError
 from transforms.media import probe_media
+from transforms.progress import Counter
 from transforms.transcripts import TEXT_SUBTITLE_CODECS, load_transcript_uri
 
 __all__ = ["ERRORS", "FAILED", "PlanItems", "clamp_cues", "error_record", "failed_media_row", "plan_chunks"]
@@ -26,16 +26,20 @@ __all__ = ["ERRORS", "FAILED", "PlanItems", "clamp_cues", "error_record", "faile
 ERRORS = "errors"
 FAILED = "failed"
 _LOG = logging.getLogger(__name__)
-_NAMESPACE = "mmfuse"
 
 
 def error_record(media_id: str, uri: Optional[str], stage: str, err: BaseException) -> ErrorRecord:
-    """A dead-letter row for ``err``; unexpected exceptions keep their type and last frame."""
+    """A dead-letter row for ``err``; unexpected exceptions keep their type and last frame.
+    Counted in the ``errors`` and ``errors_<type>`` metrics."""
     if isinstance(err, MmfuseError):
-        return ErrorRecord(media_id, uri, stage, err.error_type, str(err))
-    tb = traceback.extract_tb(err.__traceback__)
-    where = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
-    return ErrorRecord(media_id, uri, stage, "internal_error", f"{type(err).__name__}: {err}{where}")
+        record = ErrorRecord(media_id, uri, stage, err.error_type, str(err))
+    else:
+        tb = traceback.extract_tb(err.__traceback__)
+        where = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
+        record = ErrorRecord(media_id, uri, stage, "internal_error", f"{type(err).__name__}: {err}{where}")
+    Counter("errors").inc()
+    Counter(f"errors_{record.error_type}").inc()
+    return record
 
 
 def failed_media_row(item: MediaItem, n_errors: int = 1) -> dict:
@@ -46,6 +50,7 @@ def failed_media_row(item: MediaItem, n_errors: int = 1) -> dict:
         "transcript_uri": item.transcript_uri,
         "status": "failed",
         "n_errors": n_errors,
+        "fingerprint": item.fingerprint,
     }
 
 
@@ -76,8 +81,8 @@ def clamp_cues(cues: tuple[Cue, ...], duration_us: Optional[int], timed: bool) -
 class _PlanItemFn(beam.DoFn):
     def __init__(self, config: ExtractConfig):
         self.config = config
-        self.probed = Metrics.counter(_NAMESPACE, "items_probed")
-        self.failed = Metrics.counter(_NAMESPACE, "items_failed")
+        self.probed = Counter("items_probed")
+        self.failed = Counter("items_failed")
 
     def _embedded_source(self, info: MediaInfo) -> Optional[str]:
         """The video itself when it carries a text subtitle stream and no transcript is given."""
@@ -141,9 +146,5 @@ class PlanItems(beam.PTransform):
 
     def expand(self, items):
         out = items | "Probe" >> beam.ParDo(_PlanItemFn(self.config)).with_outputs(ERRORS, FAILED, main="plans")
-        tasks = (
-            out.plans
-            | "SplitTasks" >> beam.FlatMap(decode_tasks)
-            | "SpreadTasks" >> beam.Reshuffle()
-        )
+        tasks = out.plans | "SplitTasks" >> beam.FlatMap(decode_tasks) | "SpreadTasks" >> beam.Reshuffle()
         return {"plans": out.plans, "tasks": tasks, ERRORS: out[ERRORS], FAILED: out[FAILED]}

@@ -66,7 +66,9 @@ def _shortfall(kind: str, stream: Optional[StreamInfo], decoded_end: Optional[in
     return ()
 
 
-def media_row(plan: ItemPlan, reports: Iterable[ChunkReport], n_windows: int, n_errors: int, facts: Optional[dict] = None) -> dict:
+def media_row(
+    plan: ItemPlan, reports: Iterable[ChunkReport], n_windows: int, n_errors: int, facts: Optional[dict] = None
+) -> dict:
     """The ``media/`` row of a probed item; ``facts`` from later stages join the plan's."""
     info, item = plan.info, plan.info.item
     facts = {**plan.facts, **(facts or {})}
@@ -92,7 +94,8 @@ def media_row(plan: ItemPlan, reports: Iterable[ChunkReport], n_windows: int, n_
         "media_id": item.media_id,
         "video_uri": item.video_uri,
         "audio_uri": item.audio_uri,
-        "transcript_uri": item.transcript_uri or (item.video_uri if (plan.transcript_format or "").startswith("embedded:") else None),
+        "transcript_uri": item.transcript_uri
+        or (item.video_uri if (plan.transcript_format or "").startswith("embedded:") else None),
         "status": status,
         "duration_us": info.duration_us,
         "n_windows": n_windows,
@@ -122,6 +125,7 @@ def media_row(plan: ItemPlan, reports: Iterable[ChunkReport], n_windows: int, n_
         "n_warnings": len(warnings),
         "warnings": list(warnings),
         "n_errors": n_errors,
+        "fingerprint": item.fingerprint,
     }
 
 
@@ -145,8 +149,12 @@ class MediaRows(beam.PTransform):
         keyed = {
             "plan": pcolls["plans"] | "KeyPlans" >> beam.Map(lambda p: (p.media_id, p)),
             "reports": pcolls["reports"] | "KeyReports" >> beam.Map(lambda r: (r.media_id, r)),
-            "windows": pcolls["windows"] | "KeyWindows" >> beam.Map(lambda w: (w["media_id"], 1)) | "CountWindows" >> beam.CombinePerKey(sum),
-            "errors": pcolls["errors"] | "KeyErrors" >> beam.Map(lambda e: (e.media_id, 1)) | "CountErrors" >> beam.CombinePerKey(sum),
+            "windows": pcolls["windows"]
+            | "KeyWindows" >> beam.Map(lambda w: (w["media_id"], 1))
+            | "CountWindows" >> beam.CombinePerKey(sum),
+            "errors": pcolls["errors"]
+            | "KeyErrors" >> beam.Map(lambda e: (e.media_id, 1))
+            | "CountErrors" >> beam.CombinePerKey(sum),
             "facts": pcolls["facts"] if "facts" in pcolls else pcolls["plans"].pipeline | "NoFacts" >> beam.Create([]),
         }
         rows = keyed | "JoinMedia" >> beam.CoGroupByKey() | "MediaRow" >> beam.ParDo(_MediaRowFn())

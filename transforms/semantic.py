@@ -95,10 +95,23 @@ def fit_cca(pairs: Sequence[tuple[np.ndarray, np.ndarray]], dims: int, ridge: fl
         name="semantic_cca",
         kind="cca",
         column="cues~shots",
-        arrays={"x_mean": x_mean, "x_projection": (wx @ u) * signs, "y_mean": y_mean,
-                "y_projection": (wy @ vt.T) * signs, "correlations": corr[:k]},
-        params={"dims": int(k), "requested_dims": dims, "ridge": ridge, "pairs": n, "x_dim": int(x.shape[1]),
-                "y_dim": int(y.shape[1]), "x": "hashed cue words", "y": "mean visual feature of the shot"},
+        arrays={
+            "x_mean": x_mean,
+            "x_projection": (wx @ u) * signs,
+            "y_mean": y_mean,
+            "y_projection": (wy @ vt.T) * signs,
+            "correlations": corr[:k],
+        },
+        params={
+            "dims": int(k),
+            "requested_dims": dims,
+            "ridge": ridge,
+            "pairs": n,
+            "x_dim": int(x.shape[1]),
+            "y_dim": int(y.shape[1]),
+            "x": "hashed cue words",
+            "y": "mean visual feature of the shot",
+        },
     )
 
 

@@ -33,7 +33,18 @@ def table_prefix(output: str, table: str) -> str:
     return join(output, table, "part")
 
 
-_KEY_COLUMNS = ("media_id", "window_index", "pts_us", "cue_index", "shot_index", "start_us", "stage", "error_type", "word", "message")
+_KEY_COLUMNS = (
+    "media_id",
+    "window_index",
+    "pts_us",
+    "cue_index",
+    "shot_index",
+    "start_us",
+    "stage",
+    "error_type",
+    "word",
+    "message",
+)
 
 
 def row_key(row: dict) -> tuple:
@@ -137,8 +148,21 @@ def library_versions() -> dict:
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
-    for dist in ("mmfuse", "apache-beam", "av", "numpy", "scipy", "pyarrow", "librosa", "opencv-python-headless",
-                 "scikit-learn", "nltk", "pocketsphinx", "torch", "sentence-transformers"):
+    for dist in (
+        "mmfuse",
+        "apache-beam",
+        "av",
+        "numpy",
+        "scipy",
+        "pyarrow",
+        "librosa",
+        "opencv-python-headless",
+        "scikit-learn",
+        "nltk",
+        "pocketsphinx",
+        "torch",
+        "sentence-transformers",
+    ):
         try:
             out[dist] = md.version(dist)
         except md.PackageNotFoundError:
@@ -201,4 +225,3 @@ class WriteRunSummary(beam.PTransform):
         return counts | "WriteRunJson" >> beam.ParDo(
             _WriteRunJson(self.output, self.config, self.started_at, self.extra), beam.pvalue.AsList(artifacts), **side
         )
-

@@ -250,7 +250,12 @@ def write_whisper_json(path: str, cues: Sequence[tuple[int, int, str]]) -> None:
                 "end": e / 1e6,
                 "text": " " + text,
                 "words": [
-                    {"word": " " + w, "start": round((s + k * step) / 1e6, 3), "end": round((s + (k + 1) * step) / 1e6, 3), "probability": 0.9}
+                    {
+                        "word": " " + w,
+                        "start": round((s + k * step) / 1e6, 3),
+                        "end": round((s + (k + 1) * step) / 1e6, 3),
+                        "probability": 0.9,
+                    }
                     for k, w in enumerate(words)
                 ],
             }
@@ -283,9 +288,14 @@ def make_sample_set(folder: str) -> str:
     )
     make_media(
         p("interview.mp4"),
-        SyntheticSpec(duration_s=6, sample_rate=48000, channels=2, flashes=[Event(1.0, 0.12)], tones=[Event(4.0, 0.5, 440)], seed=1),
+        SyntheticSpec(
+            duration_s=6, sample_rate=48000, channels=2, flashes=[Event(1.0, 0.12)], tones=[Event(4.0, 0.5, 440)], seed=1
+        ),
     )
-    write_vtt(p("interview.vtt"), [(0, 1_800_000, "So, tell me <i>about</i> it."), (2_000_000, 5_500_000, "It started with a flash &amp; a tone.")])
+    write_vtt(
+        p("interview.vtt"),
+        [(0, 1_800_000, "So, tell me <i>about</i> it."), (2_000_000, 5_500_000, "It started with a flash &amp; a tone.")],
+    )
     make_media(p("podcast.m4a"), SyntheticSpec(duration_s=5, video=False, sample_rate=22050, tones=[Event(1.0, 1.0, 300)]))
     write_whisper_json(p("podcast.json"), [(200_000, 2_400_000, "a low hum begins"), (2_600_000, 4_800_000, "and then it fades")])
     make_media(p("silent_clip.mp4"), SyntheticSpec(duration_s=4, audio=False, flashes=[Event(3.0, 0.2)], fps=30))
@@ -350,17 +360,32 @@ def make_speech(
 
 # Concepts a story's shots show (a flat colour) and its narration names.
 CONCEPTS = {
-    "red": (200, 30, 30), "green": (30, 170, 40), "blue": (30, 60, 200), "yellow": (230, 210, 40),
-    "purple": (130, 40, 160), "orange": (240, 130, 20), "cyan": (40, 200, 210), "pink": (240, 130, 180),
-    "brown": (110, 65, 25), "gray": (128, 128, 128), "olive": (120, 130, 30), "navy": (20, 30, 90),
+    "red": (200, 30, 30),
+    "green": (30, 170, 40),
+    "blue": (30, 60, 200),
+    "yellow": (230, 210, 40),
+    "purple": (130, 40, 160),
+    "orange": (240, 130, 20),
+    "cyan": (40, 200, 210),
+    "pink": (240, 130, 180),
+    "brown": (110, 65, 25),
+    "gray": (128, 128, 128),
+    "olive": (120, 130, 30),
+    "navy": (20, 30, 90),
 }
 _TEMPLATES = (
-    "now we look at the {} room", "this part shows a {} wall", "here everything is {}",
-    "the camera moves to the {} door", "we stay a while in the {} hall", "a {} light fills the screen",
+    "now we look at the {} room",
+    "this part shows a {} wall",
+    "here everything is {}",
+    "the camera moves to the {} door",
+    "we stay a while in the {} hall",
+    "a {} light fills the screen",
 )
 
 
-def make_story(path: str, shots: Sequence[tuple[str, float]], seed: int = 0, width: int = 96, height: int = 64, fps: int = 25) -> list[tuple[int, int, str]]:
+def make_story(
+    path: str, shots: Sequence[tuple[str, float]], seed: int = 0, width: int = 96, height: int = 64, fps: int = 25
+) -> list[tuple[int, int, str]]:
     """A video of hard-cut shots, each a concept's colour for its duration; returns the shots as
     exact ``(start_us, end_us, concept)``. Cuts fall on frame boundaries."""
     frame_us = 1_000_000 // fps
@@ -370,8 +395,12 @@ def make_story(path: str, shots: Sequence[tuple[str, float]], seed: int = 0, wid
         scenes.append((t / 1_000_000, CONCEPTS[concept]))
         truth.append((t, t + length, concept))
         t += length
-    make_media(path, SyntheticSpec(duration_s=t / 1_000_000, fps=fps, width=width, height=height, noise=4,
-                                   scenes=tuple(scenes), audio=False, seed=seed))
+    make_media(
+        path,
+        SyntheticSpec(
+            duration_s=t / 1_000_000, fps=fps, width=width, height=height, noise=4, scenes=tuple(scenes), audio=False, seed=seed
+        ),
+    )
     return truth
 
 

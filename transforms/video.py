@@ -225,7 +225,9 @@ def _note(frame, t: int, stats: VideoDecodeStats) -> None:
     stats.end_us = t if stats.end_us is None else max(stats.end_us, t)
 
 
-def _planned(packets, decoder: _Decoder, grid: FrameGrid, chunk: Chunk, tb, origin_us: int, frame_us: int, watch=None, until=None):
+def _planned(
+    packets, decoder: _Decoder, grid: FrameGrid, chunk: Chunk, tb, origin_us: int, frame_us: int, watch=None, until=None
+):
     """(time, frame) of kept frames, planning each group of pictures from packet timestamps."""
     stats = decoder.stats
     seen = _SeenTimes()
@@ -318,7 +320,9 @@ class _SequentialClock:
         return t
 
 
-def _sequential(packets, decoder: _Decoder, grid: FrameGrid, chunk: Chunk, tb, origin_us: int, frame_us: int, watch=None, until=None):
+def _sequential(
+    packets, decoder: _Decoder, grid: FrameGrid, chunk: Chunk, tb, origin_us: int, frame_us: int, watch=None, until=None
+):
     """(time, frame) of kept frames, decoding every packet."""
     stats = decoder.stats
     clock = _SequentialClock(tb, origin_us, frame_us, stats)
@@ -408,11 +412,7 @@ class _Group:
         """Times of this group's frames that the keep rule will keep; None when unknown."""
         if not self.planable or any(t is None for t in self.times):
             return None
-        return {
-            t
-            for t in sorted(set(self.times))
-            if chunk.contains(t) and t != last_kept and grid.keep(seen.before(t), t)
-        }
+        return {t for t in sorted(set(self.times)) if chunk.contains(t) and t != last_kept and grid.keep(seen.before(t), t)}
 
 
 def _groups(packets, tb, origin_us) -> Iterator[_Group]:

@@ -11,12 +11,12 @@ from typing import Iterable, Iterator, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.metrics import Metrics
 
 from schemas.records import AudioWindow, Cue, FrameRecord, ItemPlan
 from transforms.clock import WindowGrid
 from transforms.config import ExtractConfig
 from transforms.features import make_text_extractor
+from transforms.progress import Counter
 from transforms.tokens import tokenize
 
 __all__ = ["FuseWindows", "WindowText", "cue_windows", "mean_visual", "window_texts"]
@@ -74,7 +74,7 @@ def _frame_keys(frame: FrameRecord, grid: WindowGrid) -> Iterator:
 class _FuseFn(beam.DoFn):
     def __init__(self, config: ExtractConfig):
         self.config = config
-        self.windows = Metrics.counter("mmfuse", "windows")
+        self.windows = Counter("windows")
 
     def setup(self):
         # Fitted (tfidf) and model (minilm) text features are added after fusion.

@@ -60,7 +60,9 @@ def _zscore(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / sd if sd > 0 else x * 0
 
 
-def estimate_av_offset(info: MediaInfo, max_seconds: float = 120.0, max_lag_us: int = 1_000_000, capture_errors: bool = True) -> Optional[AvSyncEstimate]:
+def estimate_av_offset(
+    info: MediaInfo, max_seconds: float = 120.0, max_lag_us: int = 1_000_000, capture_errors: bool = True
+) -> Optional[AvSyncEstimate]:
     """The item's A/V offset from its first ``max_seconds``; None without both streams or
     without events in either."""
     if not (info.has_video and info.has_audio):

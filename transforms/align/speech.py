@@ -25,8 +25,14 @@ class AudioCursor:
 
     def __init__(self, info: MediaInfo, block_seconds: float = 10.0, capture_errors: bool = True):
         self.t0 = info.audio_t0
-        self._blocks = iter_audio_blocks(info.audio_uri, info.audio.index, info.audio_origin_us, info.audio_t0,
-                                         block_seconds=block_seconds, capture_errors=capture_errors)
+        self._blocks = iter_audio_blocks(
+            info.audio_uri,
+            info.audio.index,
+            info.audio_origin_us,
+            info.audio_t0,
+            block_seconds=block_seconds,
+            capture_errors=capture_errors,
+        )
         self._buf = np.zeros(0, np.float32)
         self._first = 0  # sample index of _buf[0]
         self._done = False
@@ -124,4 +130,3 @@ def onset_envelope(samples: np.ndarray, n_mels: int = 40) -> np.ndarray:
     logmel = np.log(mel + 1e-6)
     flux = np.maximum(0.0, np.diff(logmel, axis=1)).sum(axis=0)
     return np.concatenate([[0.0], flux]).astype(np.float32)
-

@@ -128,8 +128,14 @@ def shift_cues(cues: Sequence[Cue], estimate: SyncEstimate) -> tuple[Cue, ...]:
         start = max(0, estimate.speech_time(c.start_us))
         end = max(start, estimate.speech_time(c.end_us))
         words = tuple(
-            w if w.start_us is None else type(w)(w.text, max(0, estimate.speech_time(w.start_us)),
-                                                   None if w.end_us is None else max(0, estimate.speech_time(w.end_us)), w.score)
+            w
+            if w.start_us is None
+            else type(w)(
+                w.text,
+                max(0, estimate.speech_time(w.start_us)),
+                None if w.end_us is None else max(0, estimate.speech_time(w.end_us)),
+                w.score,
+            )
             for w in c.words
         )
         out.append(Cue(start, end, c.text, words))

@@ -69,8 +69,14 @@ def _library():
             lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
             lib.espeak_SetSynthCallback.argtypes = [_CALLBACK]
             lib.espeak_Synth.argtypes = [
-                ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-                ctypes.c_uint, ctypes.POINTER(ctypes.c_uint), ctypes.c_void_p,
+                ctypes.c_void_p,
+                ctypes.c_size_t,
+                ctypes.c_uint,
+                ctypes.c_int,
+                ctypes.c_uint,
+                ctypes.c_uint,
+                ctypes.POINTER(ctypes.c_uint),
+                ctypes.c_void_p,
             ]
             rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0)
             if rate <= 0:
@@ -171,9 +177,7 @@ class TtsAligner:
         if len(x) < 2 or len(y) < len(x) // 3:
             return None
         try:
-            _, path = librosa.sequence.dtw(
-                X=x.T, Y=y.T, subseq=True, metric="euclidean", step_sizes_sigma=_STEPS, backtrack=True
-            )
+            _, path = librosa.sequence.dtw(X=x.T, Y=y.T, subseq=True, metric="euclidean", step_sizes_sigma=_STEPS, backtrack=True)
         except librosa.util.exceptions.ParameterError:
             return None
         path = path[::-1]
@@ -184,6 +188,7 @@ class TtsAligner:
         local = np.linalg.norm(x - y[np.clip(np.round(real_of).astype(int), 0, len(y) - 1)], axis=1)
         scale = np.median(np.linalg.norm(x, axis=1)) + 1e-6
         frame_us = 10_000
+
         # Real time of a synthetic sample position, through the warping path.
         def real_us(sample: int) -> int:
             f = min(len(x) - 1, sample // 160)

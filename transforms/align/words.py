@@ -41,8 +41,15 @@ class AlignedWord:
     method: str
 
     def as_row(self, media_id: str) -> dict:
-        return {"media_id": media_id, "cue_index": self.cue_index, "word": self.word, "start_us": self.start_us,
-                "end_us": self.end_us, "score": self.score, "method": self.method}
+        return {
+            "media_id": media_id,
+            "cue_index": self.cue_index,
+            "word": self.word,
+            "start_us": self.start_us,
+            "end_us": self.end_us,
+            "score": self.score,
+            "method": self.method,
+        }
 
 
 def cue_words(text: str) -> list[str]:
@@ -161,7 +168,9 @@ def _snap_to_speech(samples, times: list[Optional[WordTime]]) -> list[Optional[W
     return out
 
 
-def _align_span(cursor: AudioCursor, k: int, words: list[str], start_us: int, end_us: int, aligner: WordAligner) -> Iterator[AlignedWord]:
+def _align_span(
+    cursor: AudioCursor, k: int, words: list[str], start_us: int, end_us: int, aligner: WordAligner
+) -> Iterator[AlignedWord]:
     first, samples = cursor.span(max(0, start_us), end_us)
     times, method = aligner.align(samples, words) if len(samples) else (None, "none")
     if times is not None:

@@ -33,7 +33,9 @@ class Artifact:
     @property
     def content_hash(self) -> str:
         h = hashlib.sha256()
-        h.update(json.dumps({"kind": self.kind, "column": self.column, "params": self.params}, sort_keys=True, default=str).encode())
+        h.update(
+            json.dumps({"kind": self.kind, "column": self.column, "params": self.params}, sort_keys=True, default=str).encode()
+        )
         for key in sorted(self.arrays):
             a = np.ascontiguousarray(self.arrays[key])
             h.update(f"{key}:{a.dtype.str}:{a.shape}".encode())

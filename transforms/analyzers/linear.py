@@ -63,12 +63,11 @@ def fit_ica(moments: Optional[Moments], sample: Sequence[np.ndarray], dims: int,
     if pca is None or not len(sample):
         return None
     z = (np.stack(sample).astype(np.float64) - pca.arrays["mean"]) @ pca.arrays["projection"]
-    k = z.shape[1]
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
 
-    ica = FastICA(whiten=False, random_state=0, max_iter=_ICA_MAX_ITER, tol=1e-4)  # k components: z is k-wide
+    ica = FastICA(whiten=False, random_state=0, max_iter=_ICA_MAX_ITER, tol=1e-4)  # as many components as z has columns
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         ica.fit(z)
@@ -78,8 +77,11 @@ def fit_ica(moments: Optional[Moments], sample: Sequence[np.ndarray], dims: int,
         name=f"{column}_ica",
         kind="ica",
         column=column,
-        arrays={"mean": pca.arrays["mean"], "projection": pca.arrays["projection"] @ unmixing.T,
-                "explained_variance": pca.arrays["explained_variance"]},
+        arrays={
+            "mean": pca.arrays["mean"],
+            "projection": pca.arrays["projection"] @ unmixing.T,
+            "explained_variance": pca.arrays["explained_variance"],
+        },
         params={**pca.params, "ica_sample": len(sample), "ica_iterations": int(ica.n_iter_), "ica_converged": converged},
     )
 

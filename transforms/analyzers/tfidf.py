@@ -98,6 +98,12 @@ def fit_tfidf_lsa(doc_freq, sample: Sequence, dims: int, max_vocab: int, min_df:
         kind="tfidf_lsa",
         column="text",
         arrays={"vocabulary": np.array(terms, dtype=str), "idf": idf, "components": components},
-        params={"dims": int(k), "requested_dims": dims, "max_vocab": max_vocab, "min_df": min_df,
-                "n_documents": int(n_docs), "lsa_sample": len(sample)},
+        params={
+            "dims": int(k),
+            "requested_dims": dims,
+            "max_vocab": max_vocab,
+            "min_df": min_df,
+            "n_documents": int(n_docs),
+            "lsa_sample": len(sample),
+        },
     )

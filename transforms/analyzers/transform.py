@@ -95,7 +95,11 @@ class FitAnalyzers(beam.PTransform):
         cfg = self.config
         p = rows.pipeline
         if cfg.artifacts_from:
-            return p | f"Read_{name}" >> beam.Create([name]) | f"Load_{name}" >> beam.Map(lambda n, d: load_artifact(d, n), cfg.artifacts_from)
+            return (
+                p
+                | f"Read_{name}" >> beam.Create([name])
+                | f"Load_{name}" >> beam.Map(lambda n, d: load_artifact(d, n), cfg.artifacts_from)
+            )
         if column == "text":
             tokens = rows | "Tokens" >> beam.Map(lambda r: r.get("tokens") or [])
             doc_freq = tokens | "DocFreq" >> beam.CombineGlobally(DocFreqFn())
@@ -118,9 +122,7 @@ class FitAnalyzers(beam.PTransform):
             sample = keyed | f"Sample_{column}" >> beam.CombineGlobally(SampleFn(cfg.fit_sample, key=lambda e: e[0]))
         else:
             sample = rows.pipeline | f"NoSample_{column}" >> beam.Create([[]])
-        return moments | f"Fit_{column}" >> beam.Map(
-            _fit_column, beam.pvalue.AsSingleton(sample), cfg.reduce, cfg.dims, column
-        )
+        return moments | f"Fit_{column}" >> beam.Map(_fit_column, beam.pvalue.AsSingleton(sample), cfg.reduce, cfg.dims, column)
 
     def expand(self, rows):
         names = artifact_names(self.config)
@@ -130,8 +132,10 @@ class FitAnalyzers(beam.PTransform):
         base = self.base_specs
         quantize = self.config.quantize
         p = rows.pipeline
-        specs = p | "SpecSeed" >> beam.Create([None]) | "Specs" >> beam.Map(
-            lambda _, **arts: {c: _spec(base[c], a, quantize) for c, a in arts.items()}, **side
+        specs = (
+            p
+            | "SpecSeed" >> beam.Create([None])
+            | "Specs" >> beam.Map(lambda _, **arts: {c: _spec(base[c], a, quantize) for c, a in arts.items()}, **side)
         )
         folder = join(self.output, "artifacts")
         saved = [pc | f"Save_{column}" >> beam.ParDo(_Save(folder)) for column, pc in fitted.items()]

@@ -25,9 +25,7 @@ class HashingText:
         if self._vectorizer is None:
             from sklearn.feature_extraction.text import HashingVectorizer
 
-            self._vectorizer = HashingVectorizer(
-                n_features=self.dim, analyzer=_lower_words, alternate_sign=False, norm="l2"
-            )
+            self._vectorizer = HashingVectorizer(n_features=self.dim, analyzer=_lower_words, alternate_sign=False, norm="l2")
         return self._vectorizer
 
     def __call__(self, tokens: list[str]) -> np.ndarray | None:
@@ -40,7 +38,12 @@ class HashingText:
         return FeatureSpec(
             self.name,
             self.dim,
-            {"vectorizer": "sklearn HashingVectorizer", "alternate_sign": False, "norm": "l2", "tokens": "nltk, lower-cased, words only"},
+            {
+                "vectorizer": "sklearn HashingVectorizer",
+                "alternate_sign": False,
+                "norm": "l2",
+                "tokens": "nltk, lower-cased, words only",
+            },
         )
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import av
-
 from schemas.records import Cue
 from transforms.clock import pts_to_us
 from transforms.errors import TranscriptError
@@ -33,7 +31,9 @@ def read_embedded(uri: str, subtitle_stream: Optional[int] = None) -> tuple[list
             streams = [s for s in container.streams if s.type == "subtitle"]
             if subtitle_stream is not None:
                 if not 0 <= subtitle_stream < len(streams):
-                    raise TranscriptError(f"there is no subtitle stream {subtitle_stream} (the file has {len(streams)})", name=uri)
+                    raise TranscriptError(
+                        f"there is no subtitle stream {subtitle_stream} (the file has {len(streams)})", name=uri
+                    )
                 stream = streams[subtitle_stream]
             else:
                 stream = next((s for s in streams if s.codec_context and s.codec_context.name in TEXT_SUBTITLE_CODECS), None)

@@ -45,9 +45,7 @@ def parse_srt(text: str, name: str | None = None, warnings: list[str] | None = N
     if not timings:
         if text.strip():
             first = next(i for i, line in enumerate(lines, start=1) if line.strip())
-            raise TranscriptError(
-                "no SRT timing line ('00:00:01,000 --> 00:00:02,000') found", line=first, name=name
-            )
+            raise TranscriptError("no SRT timing line ('00:00:01,000 --> 00:00:02,000') found", line=first, name=name)
         return []
     cues: list[Cue] = []
     for k, (i, m) in enumerate(timings):

@@ -56,9 +56,7 @@ def parse_whisper_json(text: str, name: str | None = None) -> list[Cue]:
             raise TranscriptError(f"{where}: a segment needs 'start' and 'end'", name=name)
         start = _seconds_to_us(seg["start"], where, name)
         end = max(start, _seconds_to_us(seg["end"], where, name))
-        words = tuple(
-            w for j, raw in enumerate(seg.get("words") or ()) if (w := _word(raw, f"{where} word {j}", name))
-        )
+        words = tuple(w for j, raw in enumerate(seg.get("words") or ()) if (w := _word(raw, f"{where} word {j}", name)))
         text_value = seg.get("text", "")
         if not isinstance(text_value, str):
             raise TranscriptError(f"{where}: 'text' must be a string", name=name)

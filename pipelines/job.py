@@ -1,0 +1,125 @@
+"""The job graph of ``pipelines.extract``: inputs, fingerprints, resume, extraction, sinks."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from typing import Mapping, Optional
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.options import JobArgs
+from schemas.tables import TABLES
+from transforms.analyzers.artifacts import load_artifact
+from transforms.analyzers.transform import artifact_names
+from transforms.config import ExtractConfig
+from transforms.extract import ExtractFeatures, feature_specs, table_schemas
+from transforms.inputs import ERRORS, ReadInputs
+from transforms.io import exists, join, move_tree, read_bytes, write_bytes
+from transforms.progress import NAMESPACE
+from transforms.report import RunCounts
+from transforms.resume import SKIPPED, TODO, CarryOver, Fingerprint, config_fingerprint, split_items
+from transforms.sinks import WriteRunSummary, WriteTables
+
+__all__ = ["STAGING", "build_pipeline", "collect_metrics", "fingerprint_of", "promote", "resumable_config"]
+
+STAGING = ".mmfuse-staging"
+
+
+def resumable_config(job: JobArgs) -> JobArgs:
+    """A resumed run applies the analyzers its output folder was fitted with, so carried-over
+    and new rows share one projection."""
+    cfg = job.config
+    fitted = cfg.fits or cfg.semantic_align
+    if job.skip_existing and fitted and not cfg.artifacts_from and exists(join(job.output, "artifacts")):
+        return dataclasses.replace(job, config=dataclasses.replace(cfg, artifacts_from=join(job.output, "artifacts")))
+    return job
+
+
+def fingerprint_of(job: JobArgs, explicit_artifacts: Optional[str]) -> str:
+    """The settings part of every item's fingerprint; models and explicitly given artifacts
+    count by content."""
+    cfg = job.config
+    content = {k: v.model_hash for k, v in feature_specs(cfg).items() if v.model_hash}
+    if explicit_artifacts:
+        names = list(artifact_names(cfg).values()) + (["semantic_cca"] if cfg.semantic_align else [])
+        content.update({n: load_artifact(explicit_artifacts, n).content_hash for n in names})
+    return config_fingerprint(dataclasses.replace(cfg, artifacts_from=None), content)
+
+
+def build_pipeline(
+    p: beam.Pipeline,
+    job: JobArgs,
+    n_inputs: Optional[int] = None,
+    config_hash: str = "",
+    done: Optional[Mapping[str, str]] = None,
+    target: Optional[str] = None,
+) -> None:
+    """Wire the whole job onto ``p``. With ``done`` (media_id → fingerprint of an earlier run
+    in ``job.output``), unchanged items are carried over; tables go to ``target``."""
+    target = target or job.output
+    cfg: ExtractConfig = job.config
+    inputs = p | "Inputs" >> ReadInputs(job.manifest, job.videos)
+    items = inputs["items"] | "Fingerprint" >> beam.ParDo(Fingerprint(config_hash))
+    skipped = None
+    if done is not None:
+        split = split_items(items, done)
+        items, skipped = split[TODO], split[SKIPPED]
+    tables = dict(items | "Extract" >> ExtractFeatures(cfg, target))
+    specs, artifacts = tables.pop("feature_specs", None), tables.pop("artifacts", None)
+    input_errors = inputs[ERRORS] | "InputErrorRows" >> beam.Map(lambda e: e.as_row())
+    tables["errors"] = (tables["errors"], input_errors) | "ErrorTable" >> beam.Flatten()
+    if skipped is not None:
+        for name in list(tables):
+            if exists(join(job.output, name)):
+                old = skipped | f"CarryOver_{name}" >> CarryOver(job.output, name)
+                tables[name] = (tables[name], old) | f"WithCarried_{name}" >> beam.Flatten()
+    written = tables | "Write" >> WriteTables(target, table_schemas(cfg), specs)
+    run_config = {
+        **cfg.as_dict(),
+        "manifest": job.manifest,
+        "videos": job.videos,
+        "output": job.output,
+        "listed_inputs": n_inputs,
+        "skip_existing": job.skip_existing,
+        "settings_fingerprint": config_hash,
+    }
+    summary = {"media": tables["media"], "errors": tables["errors"], "written": written}
+    if artifacts is not None:
+        summary["artifacts"] = artifacts
+    _ = summary | "RunSummary" >> WriteRunSummary(target, run_config, RunCounts(), started_at=time.time())
+
+
+def promote(staging: str, output: str) -> None:
+    """Replace the tables, artifacts and run.json in ``output`` by those in ``staging``."""
+    present = [join(output, t) for t in (*TABLES, "artifacts", "run.json") if exists(join(output, t))]
+    if present:
+        FileSystems.delete(present)
+    move_tree(staging, output)
+    if exists(staging):
+        FileSystems.delete([staging])
+
+
+def collect_metrics(result) -> dict:
+    """The job's ``mmfuse`` counters (committed where the runner reports them)."""
+    try:
+        query = result.metrics().query()
+    except Exception:  # a runner without metrics support
+        return {}
+    out = {}
+    for counter in query.get("counters", []):
+        if counter.key.metric.namespace != NAMESPACE:
+            continue
+        value = counter.committed if counter.committed is not None else counter.attempted
+        out[counter.key.metric.name] = out.get(counter.key.metric.name, 0) + int(value or 0)
+    return dict(sorted(out.items()))
+
+
+def add_to_run_json(output: str, metrics: dict) -> dict:
+    path = join(output, "run.json")
+    doc = json.loads(read_bytes(path))
+    doc["metrics"] = metrics
+    write_bytes(path, (json.dumps(doc, indent=2, default=str) + "\n").encode(), "application/json")
+    return doc

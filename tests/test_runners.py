@@ -1,0 +1,244 @@
+"""The same job on every local runner Beam offers, Dataflow and Flink built offline, resume,
+and long items split into several work items."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+import pytest
+from conftest import RUNNER
+
+from pipelines import extract
+from pipelines.job import build_pipeline
+from pipelines.options import parse_args
+from transforms.synthetic import Event, SyntheticSpec, make_media, write_srt
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def items(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("runners")
+    lines = []
+    for k in range(3):
+        video = folder / f"v{k}.mp4"
+        make_media(
+            str(video), SyntheticSpec(duration_s=3 + k, flashes=(Event(1.0 + k * 0.5, 0.2),), tones=(Event(2.0, 0.3),), seed=k)
+        )
+        srt = folder / f"v{k}.srt"
+        write_srt(str(srt), [(200_000, 1_800_000, f"item {k} says hello"), (2_000_000, 2_900_000, "and goodbye")])
+        lines.append(json.dumps({"id": f"v{k}", "video": str(video), "transcript": str(srt)}))
+    lines.append(json.dumps({"id": "bad", "video": str(folder / "missing.mp4")}))
+    manifest = folder / "items.jsonl"
+    manifest.write_text("\n".join(lines) + "\n")
+    return manifest
+
+
+def _sorted_rows(out, table):
+    rows = pq.read_table(os.path.join(out, table)).to_pylist()
+    return sorted(rows, key=lambda r: json.dumps([r.get("media_id"), r.get("window_index"), r.get("stage")], default=str))
+
+
+def _cli(args, timeout=300):
+    """The CLI in a process group of its own, killed whole when it overruns (a portable worker
+    that cannot start hangs silently)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.extract", *args],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    assert proc.returncode == 0, out.decode()[-3000:]
+    return out.decode()
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_three_local_runners_give_the_same_tables(items, tmp_path):
+    base = ["--manifest", str(items), "--frames_table"]
+    assert extract.main([*base, "--output", str(tmp_path / "inproc"), "--runner", RUNNER]) == 0
+    _cli([*base, "--output", str(tmp_path / "multi"), "--direct_running_mode", "multi_processing", "--direct_num_workers", "2"])
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main", "--port", str(port)],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("localhost", port)) == 0:
+                    break
+            time.sleep(0.3)
+        _cli(
+            [
+                *base,
+                "--output",
+                str(tmp_path / "portable"),
+                "--runner",
+                "PortableRunner",
+                "--job_endpoint",
+                f"localhost:{port}",
+                "--environment_type",
+                "LOOPBACK",
+            ]
+        )
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+    for table in ("windows", "media", "errors", "frames"):
+        reference = _sorted_rows(tmp_path / "inproc", table)
+        assert reference, table
+        assert _sorted_rows(tmp_path / "multi", table) == reference, table
+        assert _sorted_rows(tmp_path / "portable", table) == reference, table
+
+
+def test_dataflow_gpu_job_builds_offline(items, tmp_path):
+    pytest.importorskip("google.cloud.storage", reason="the Dataflow dry run needs mmfuse[gcp]")
+    torch = pytest.importorskip("torch")
+    from transforms.models import small_cnn
+
+    model = tmp_path / "cnn.pt"
+    torch.jit.script(small_cnn(16).eval()).save(str(model))
+    out = _cli(
+        [
+            "--manifest",
+            str(items),
+            "--output",
+            str(tmp_path / "df"),
+            "--runner",
+            "DataflowRunner",
+            "--dry_run",
+            "True",
+            "--project",
+            "my-project",
+            "--region",
+            "us-central1",
+            "--temp_location",
+            "gs://my-bucket/tmp",
+            "--sdk_container_image",
+            "us-docker.pkg.dev/my-project/mmfuse/worker-gpu:0.1",
+            "--sdk_location",
+            "container",
+            "--dataflow_service_options",
+            "worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver",
+            "--experiments",
+            "no_use_multiple_sdk_containers",
+            "--visual",
+            "cnn",
+            "--visual_model",
+            str(model),
+            "--device",
+            "cuda",
+            "--reduce",
+            "pca_whiten",
+        ]
+    )
+    described = json.loads(out.split("not submitted: ", 1)[1].strip().splitlines()[0])
+    assert described["environments"] == [
+        {"urn": "beam:env:docker:v1", "image": "us-docker.pkg.dev/my-project/mmfuse/worker-gpu:0.1"}
+    ]
+    assert described["dataflow_service_options"] == ["worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver"]
+    assert "no_use_multiple_sdk_containers" in described["experiments"] and described["transforms"] > 50
+    assert not (tmp_path / "df").exists()  # nothing was run
+
+
+def test_flink_portable_pipeline_proto_offline(items, tmp_path):
+    """What a Flink job server would receive: external worker-pool environments, and every
+    transform's payload loadable again (nothing unpicklable)."""
+    from apache_beam.internal import pickler
+    from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
+    from apache_beam.portability import common_urns
+    from apache_beam.portability.api import beam_runner_api_pb2
+    from apache_beam.transforms import environments
+
+    argv = [
+        "--manifest",
+        str(items),
+        "--output",
+        str(tmp_path / "flink"),
+        "--runner",
+        "FlinkRunner",
+        "--flink_master",
+        "localhost:8081",
+        "--environment_type",
+        "EXTERNAL",
+        "--environment_config",
+        "localhost:50000",
+        "--shots",
+        "--reduce",
+        "pca",
+    ]
+    job = parse_args(argv)
+    options = PipelineOptions(argv)
+    p = beam.Pipeline(options=options)
+    build_pipeline(p, job, 4, "fingerprint")
+    env = environments.Environment.from_options(options.view_as(PortableOptions))
+    proto = p.to_runner_api(default_environment=env)
+    envs = list(proto.components.environments.values())
+    assert envs and all(e.urn == common_urns.environments.EXTERNAL.urn for e in envs)
+    assert all(b"localhost:50000" in e.payload for e in envs)
+    loaded = 0
+    for t in proto.components.transforms.values():
+        if t.spec.urn == common_urns.primitives.PAR_DO.urn:
+            payload = beam_runner_api_pb2.ParDoPayload.FromString(t.spec.payload)
+            if payload.do_fn.urn == "beam:dofn:pickled_python_info:v1":
+                pickler.loads(payload.do_fn.payload)
+                loaded += 1
+    assert loaded > 20
+    beam.Pipeline.from_runner_api(proto, p.runner, options)  # the whole graph loads back
+
+
+def test_resume_is_idempotent_and_retries_changes(items, tmp_path):
+    out = str(tmp_path / "out")
+    base = ["--manifest", str(items), "--output", out, "--runner", RUNNER]
+    assert extract.main(base) == 0
+    first = {t: _sorted_rows(out, t) for t in ("windows", "errors")}
+    media = {r["media_id"]: r for r in _sorted_rows(out, "media")}
+    assert all(r["fingerprint"] for r in media.values())
+    assert extract.main([*base, "--skip_existing"]) == 0
+    run = json.loads(open(os.path.join(out, "run.json")).read())
+    assert run["counts"]["skipped"] == 3 and run["counts"]["inputs"] == 4 and run["counts"]["failed"] == 1
+    assert {t: _sorted_rows(out, t) for t in ("windows", "errors")} == first
+    statuses = {r["media_id"]: r["status"] for r in _sorted_rows(out, "media")}
+    assert statuses == {"v0": "skipped", "v1": "skipped", "v2": "skipped", "bad": "failed"}
+    # a changed file is processed again; its rows are replaced, not added
+    make_media(str(items.parent / "v1.mp4"), SyntheticSpec(duration_s=2, seed=9))
+    assert extract.main([*base, "--skip_existing"]) == 0
+    statuses = {r["media_id"]: r["status"] for r in _sorted_rows(out, "media")}
+    assert statuses["v1"] == "ok" and statuses["v0"] == "skipped"
+    windows = _sorted_rows(out, "windows")
+    assert sum(1 for w in windows if w["media_id"] == "v1") == 2
+    assert len({(w["media_id"], w["window_index"]) for w in windows}) == len(windows)
+    # a setting that changes features invalidates every item
+    assert extract.main([*base, "--skip_existing", "--fps", "1"]) == 0
+    assert json.loads(open(os.path.join(out, "run.json")).read())["counts"]["skipped"] == 0
+
+
+def test_a_long_item_is_several_work_items(tmp_path):
+    video = tmp_path / "ten_minutes.mp4"
+    make_media(str(video), SyntheticSpec(duration_s=600, fps=2, width=32, height=24, audio=False, gop=20))
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"id": "long", "video": str(video)}) + "\n")
+    assert extract.main(["--manifest", str(manifest), "--output", str(tmp_path / "o"), "--runner", RUNNER]) == 0
+    run = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert run["metrics"]["video_chunks"] == 10  # decoded as ten separate, reshuffled tasks
+    assert run["metrics"]["windows"] == 600 and run["metrics"]["items_probed"] == 1
