@@ -16,6 +16,7 @@ import numpy as np
 
 from schemas.records import Chunk, MediaInfo
 from transforms.align.speech import FRAME_US, AudioCursor, onset_envelope
+from transforms.align.xcorr import lagged_correlation, refined_peak
 from transforms.video import iter_sampled_frames
 
 __all__ = ["AvSyncEstimate", "estimate_av_offset", "visual_change"]
@@ -82,20 +83,8 @@ def estimate_av_offset(
         return None
     v, a = _zscore(_smooth(video)), _zscore(_smooth(audio))
     max_lag = min(max_lag_us // FRAME_US, n - 1)
-    lags = np.arange(-max_lag, max_lag + 1)
-    # corr(lag) = mean over t of v[t] · a[t + lag]: audio events `lag` frames after video ones
-    size = 1 << int(np.ceil(np.log2(2 * n + 1)))
-    full = np.fft.irfft(np.conj(np.fft.rfft(v, size)) * np.fft.rfft(a, size), size)
-    corr = full[lags % size] / n
-    i = int(np.argmax(corr))
-    lag = float(lags[i])
-    if 0 < i < len(corr) - 1:
-        y0, y1, y2 = corr[i - 1], corr[i], corr[i + 1]
-        denom = y0 - 2 * y1 + y2
-        if denom < 0:
-            lag += 0.5 * (y0 - y2) / denom
-    far = np.abs(lags - lags[i]) > 100_000 // FRAME_US
-    second = float(corr[far].max()) if far.any() else 0.0
-    peak = float(corr[i])
+    # audio events `lag` frames after the video's: positive lag = audio late
+    lags, corr = lagged_correlation(v, a, max_lag)
+    lag, peak, second = refined_peak(lags, corr, 100_000 // FRAME_US)
     confidence = max(0.0, peak) * min(1.0, max(0.0, (peak - second) / max(peak, 1e-9)) * 2)
     return AvSyncEstimate(int(round(lag * FRAME_US)), round(min(1.0, confidence), 4))

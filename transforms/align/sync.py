@@ -15,6 +15,7 @@ import numpy as np
 
 from schemas.records import Cue
 from transforms.align.speech import FRAME_US, AudioCursor, frame_energy_db, speech_activity
+from transforms.align.xcorr import lagged_correlation, refined_peak
 
 __all__ = ["SyncEstimate", "estimate_offset", "item_activity", "shift_cues"]
 
@@ -54,31 +55,14 @@ def _cue_signal(cues: Sequence[Cue], origin_us: int, n: int) -> np.ndarray:
 
 
 def _correlate(cue: np.ndarray, speech: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pearson correlation of ±1 signals at every lag in [-max_lag, max_lag] (frames); lag > 0
-    means the cues come later than the speech."""
-    a = cue.astype(np.float64) * 2 - 1
-    b = speech.astype(np.float64) * 2 - 1
-    n = len(a)
-    size = 1 << int(np.ceil(np.log2(2 * n + 1)))
-    spec = np.fft.rfft(a, size) * np.conj(np.fft.rfft(b, size))
-    full = np.fft.irfft(spec, size)
-    lags = np.arange(-max_lag, max_lag + 1)
-    corr = full[lags % size] / n
-    return lags, corr
+    """Correlation of ±1 signals at every lag in [-max_lag, max_lag] (frames); lag > 0 means
+    the cues come later than the speech."""
+    return lagged_correlation(speech.astype(np.float64) * 2 - 1, cue.astype(np.float64) * 2 - 1, max_lag)
 
 
 def _peak(lags: np.ndarray, corr: np.ndarray) -> tuple[float, float, float]:
     """(refined lag, peak value, best value at least 1 s away from the peak)."""
-    i = int(np.argmax(corr))
-    lag = float(lags[i])
-    if 0 < i < len(corr) - 1:
-        y0, y1, y2 = corr[i - 1], corr[i], corr[i + 1]
-        denom = y0 - 2 * y1 + y2
-        if denom < 0:
-            lag += 0.5 * (y0 - y2) / denom
-    far = np.abs(lags - lags[i]) > 1_000_000 // FRAME_US
-    second = float(corr[far].max()) if far.any() else 0.0
-    return lag, float(corr[i]), second
+    return refined_peak(lags, corr, 1_000_000 // FRAME_US)
 
 
 def estimate_offset(
