@@ -153,3 +153,20 @@ def test_rerun_needs_overwrite(cli_run, capsys):
 def test_bad_flags_stop_before_the_job(args, message, capsys):
     assert extract.main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_cli_with_a_glob_and_sidecar_transcripts(tmp_path, events_video):
+    folder = tmp_path / "clips" / "day1"
+    folder.mkdir(parents=True)
+    import shutil
+
+    shutil.copy(events_video["video"], folder / "talk.mp4")
+    (folder / "talk.vtt").write_text("WEBVTT\n\n00:00:01.000 --> 00:00:02.500\nFrom the sidecar file.\n")
+    shutil.copy(events_video["video"], folder / "quiet.mp4")
+    out = tmp_path / "out"
+    assert extract.main(["--videos", str(tmp_path / "clips" / "**" / "*.mp4"), "--output", str(out), "--runner", RUNNER]) == 0
+    media = {r["media_id"]: r for r in pq.read_table(out / "media").to_pylist()}
+    assert set(media) == {"day1/talk", "day1/quiet"}
+    assert media["day1/talk"]["transcript_format"] == "vtt" and media["day1/quiet"]["transcript_uri"] is None
+    windows = [w for w in pq.read_table(out / "windows").to_pylist() if w["media_id"] == "day1/talk"]
+    assert {w["window_index"] for w in windows if w["has_text"]} == {1, 2}
