@@ -20,10 +20,10 @@ from transforms.inputs import ERRORS, ReadInputs
 from transforms.io import exists, join, move_tree, read_bytes, write_bytes
 from transforms.progress import NAMESPACE
 from transforms.report import RunCounts
-from transforms.resume import SKIPPED, TODO, CarryOver, Fingerprint, config_fingerprint, split_items
+from transforms.resume import PENDING, SKIPPED, CarryOver, Fingerprint, config_fingerprint, split_items
 from transforms.sinks import WriteRunSummary, WriteTables
 
-__all__ = ["STAGING", "build_pipeline", "collect_metrics", "fingerprint_of", "promote", "resumable_config"]
+__all__ = ["STAGING", "add_to_run_json", "build_pipeline", "collect_metrics", "fingerprint_of", "promote", "resumable_config"]
 
 STAGING = ".mmfuse-staging"
 
@@ -66,7 +66,7 @@ def build_pipeline(
     skipped = None
     if done is not None:
         split = split_items(items, done)
-        items, skipped = split[TODO], split[SKIPPED]
+        items, skipped = split[PENDING], split[SKIPPED]
     tables = dict(items | "Extract" >> ExtractFeatures(cfg, target))
     specs, artifacts = tables.pop("feature_specs", None), tables.pop("artifacts", None)
     input_errors = inputs[ERRORS] | "InputErrorRows" >> beam.Map(lambda e: e.as_row())

@@ -23,9 +23,9 @@ from schemas.records import MediaItem
 from transforms.config import ExtractConfig
 from transforms.io import exists, join, open_read
 
-__all__ = ["CarryOver", "Fingerprint", "config_fingerprint", "read_done", "SKIPPED", "TODO"]
+__all__ = ["PENDING", "SKIPPED", "CarryOver", "Fingerprint", "config_fingerprint", "read_done", "split_items"]
 
-TODO = "todo"
+PENDING = "pending"
 SKIPPED = "skipped"
 # Settings that change how a job runs but not what it writes.
 _NEUTRAL = {"chunk_seconds", "decode_threads", "batch_size", "model_copies"}
@@ -89,9 +89,9 @@ class _Split(beam.DoFn):
 
 
 def split_items(items, done: Mapping[str, str]):
-    """Items → ``{"todo": items to process, "skipped": media_ids to carry over}``."""
-    out = items | "SplitResumed" >> beam.ParDo(_Split(done)).with_outputs(SKIPPED, main=TODO)
-    return {TODO: out[TODO], SKIPPED: out[SKIPPED]}
+    """Items → ``{"pending": items to process, "skipped": media_ids to carry over}``."""
+    out = items | "SplitResumed" >> beam.ParDo(_Split(done)).with_outputs(SKIPPED, main=PENDING)
+    return {PENDING: out[PENDING], SKIPPED: out[SKIPPED]}
 
 
 class CarryOver(beam.PTransform):
