@@ -22,8 +22,8 @@ import subprocess
 import sys
 
 import pyarrow.parquet as pq
+from common import ROOT, run_extract
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_TOOL = os.path.join(ROOT, "..", "shared", "tools", "make_speech_truth.py")
 
 # voice, words per minute, SRT shift (ms), A/V offset (ms), seed
@@ -96,26 +96,7 @@ def main() -> int:
             )
             f.write(json.dumps({"id": f"{c['name']}/video", "video": os.path.join(c["dir"], files["av_mp4"]["path"])}) + "\n")
     out = os.path.join(folder, "out")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.extract",
-            "--manifest",
-            manifest,
-            "--output",
-            out,
-            "--overwrite",
-            "--runner",
-            args.runner,
-            "--apply_transcript_offset",
-            "--av_sync",
-            "--align_words",
-        ],
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": ROOT},
-    )
+    run_extract(manifest, out, "--apply_transcript_offset", "--av_sync", "--align_words", runner=args.runner)
     media = {r["media_id"]: r for r in pq.read_table(os.path.join(out, "media")).to_pylist()}
     words = pq.read_table(os.path.join(out, "words")).to_pylist()
 

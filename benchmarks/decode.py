@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from common import ROOT, ffmpeg_testsrc
 
 _STEP = r"""
 import json, resource, sys
@@ -61,42 +61,13 @@ def _child_cpu(cmd: list[str], **kw) -> tuple[float, str]:
 
 def make_file(path: str, seconds: int) -> None:
     """testsrc2 (moving patterns) plus temporal noise, libx264 defaults at 4 Mb/s, AAC."""
-    if os.path.exists(path):
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".part.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc2=size=1280x720:rate=30:duration={seconds}",
-            "-f",
-            "lavfi",
-            "-i",
-            f"sine=frequency=440:sample_rate=44100:duration={seconds}",
-            "-vf",
-            "noise=alls=14:allf=t",
-            "-c:v",
-            "libx264",
-            "-b:v",
-            "4M",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "128k",
-            "-shortest",
-            tmp,
-        ],
-        check=True,
+    ffmpeg_testsrc(
+        path,
+        seconds,
+        "1280x720",
+        30,
+        ["-vf", "noise=alls=14:allf=t", "-c:v", "libx264", "-b:v", "4M", "-pix_fmt", "yuv420p", "-b:a", "128k"],
     )
-    os.replace(tmp, path)
 
 
 def describe(path: str) -> dict:

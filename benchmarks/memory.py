@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from common import ROOT, ffmpeg_testsrc
 
 _MEASURE = r"""
 import resource, subprocess, sys
@@ -28,36 +28,7 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 
 
 def make_file(path: str, seconds: int, size: str, rate: int) -> str:
-    if not os.path.exists(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = path + ".part.mp4"
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                f"testsrc2=size={size}:rate={rate}:duration={seconds}",
-                "-f",
-                "lavfi",
-                "-i",
-                f"sine=frequency=330:sample_rate=44100:duration={seconds}",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-c:a",
-                "aac",
-                "-shortest",
-                tmp,
-            ],
-            check=True,
-        )
-        os.replace(tmp, path)
-    return path
+    return ffmpeg_testsrc(path, seconds, size, rate, ["-c:v", "libx264", "-preset", "veryfast"], tone_hz=330)
 
 
 def make_hour_of_speech(folder: str) -> str:

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 
 import numpy as np
@@ -25,6 +24,9 @@ import pyarrow.parquet as pq
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import run_extract  # noqa: E402
 
 from transforms.synthetic import CONCEPTS, make_story, narrate, write_srt  # noqa: E402
 
@@ -99,25 +101,7 @@ def main() -> int:
     os.makedirs(folder, exist_ok=True)
     truth = build(folder, args.items, args.held_out, args.seed)
     out = os.path.join(folder, "out")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.extract",
-            "--manifest",
-            os.path.join(folder, "items.jsonl"),
-            "--output",
-            out,
-            "--overwrite",
-            "--runner",
-            args.runner,
-            "--semantic_align",
-        ],
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": ROOT},
-        stdout=subprocess.DEVNULL,
-    )
+    run_extract(os.path.join(folder, "items.jsonl"), out, "--semantic_align", runner=args.runner)
     r = evaluate(truth, out)
     frame_us = 40_000
     within = sum(e <= frame_us for e in r["cut_errors"])

@@ -7,6 +7,7 @@ show them; ``parse_args`` checks them and turns them into an ``ExtractConfig``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 from dataclasses import dataclass
 from typing import Optional
@@ -347,49 +348,8 @@ def parse_args(argv: list) -> JobArgs:
         raise ConfigError("give exactly one of --manifest FILE.jsonl or --videos GLOB")
     if not args.output:
         raise ConfigError("--output DIR is required")
-    config = ExtractConfig(
-        fps=args.fps,
-        window=args.window,
-        hop=args.hop,
-        chunk_seconds=args.chunk_seconds,
-        visual=args.visual,
-        audio=args.audio,
-        text=args.text,
-        n_mels=args.n_mels,
-        text_features=args.text_features,
-        frames_table=args.frames_table,
-        video_stream=args.video_stream,
-        audio_stream=args.audio_stream,
-        subtitle_stream=args.subtitle_stream,
-        decode_threads=args.decode_threads,
-        sync_transcripts=args.sync_transcripts,
-        apply_transcript_offset=args.apply_transcript_offset,
-        max_transcript_offset=args.max_transcript_offset,
-        av_sync=args.av_sync,
-        av_sync_seconds=args.av_sync_seconds,
-        align_words=args.align_words,
-        align_method=args.align_method,
-        language=args.language,
-        visual_model=args.visual_model,
-        visual_arch=args.visual_arch,
-        visual_input_size=args.visual_input_size,
-        visual_normalize=args.visual_normalize,
-        audio_model=args.audio_model,
-        audio_arch=args.audio_arch,
-        device=args.device,
-        batch_size=args.batch_size,
-        model_copies=args.model_copies,
-        reduce=args.reduce,
-        dims=args.dims,
-        quantize=args.quantize,
-        artifacts_from=args.artifacts_from,
-        tfidf_vocab=args.tfidf_vocab,
-        fit_sample=args.fit_sample,
-        shots=args.shots,
-        semantic_align=args.semantic_align,
-        semantic_dims=args.semantic_dims,
-        semantic_prior=args.semantic_prior,
-    )
+    # every ExtractConfig field has the flag of the same name
+    config = ExtractConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ExtractConfig)})
     if args.skip_existing and args.overwrite:
         raise ConfigError("--skip_existing keeps an earlier run's rows and --overwrite discards them: give one")
     return JobArgs(config, args.manifest, args.videos, args.output, args.overwrite, beam_args, args.skip_existing)

@@ -170,3 +170,14 @@ def test_cli_with_a_glob_and_sidecar_transcripts(tmp_path, events_video):
     assert media["day1/talk"]["transcript_format"] == "vtt" and media["day1/quiet"]["transcript_uri"] is None
     windows = [w for w in pq.read_table(out / "windows").to_pylist() if w["media_id"] == "day1/talk"]
     assert {w["window_index"] for w in windows if w["has_text"]} == {1, 2}
+
+
+def test_every_setting_has_a_flag_with_the_same_default():
+    import dataclasses
+
+    from pipelines.options import build_parser
+
+    defaults = {a.dest: a.default for a in build_parser()._actions}
+    for f in dataclasses.fields(ExtractConfig):
+        assert f.name in defaults, f"--{f.name} is missing"
+        assert defaults[f.name] == f.default, f.name

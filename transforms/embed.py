@@ -47,6 +47,14 @@ class _RunModel(beam.PTransform):
         return keyed | "ToTensor" >> beam.Map(_to_tensor) | "RunInference" >> RunInference(KeyedModelHandler(handler))
 
 
+def _frame_record(key, result) -> FrameRecord:
+    return FrameRecord(key[0], key[1], np.asarray(result.inference, np.float32))
+
+
+def _audio_window(key, result) -> AudioWindow:
+    return AudioWindow(key[0], key[1], np.asarray(result.inference, np.float32))
+
+
 class EmbedFrames(beam.PTransform):
     """((media_id, pts_us), uint8 (3, S, S)) → FrameRecord with the CNN's output."""
 
@@ -55,13 +63,10 @@ class EmbedFrames(beam.PTransform):
         self.config = config
 
     def expand(self, frames):
-        arch_params = {"out_dim": 128} if self.config.visual_arch == "small_cnn" else None
-        results = frames | "CNN" >> _RunModel(
-            self.config, self.config.visual_model, self.config.visual_arch, "image", arch_params
-        )
-        return results | "FrameFeatures" >> beam.MapTuple(
-            lambda key, result: FrameRecord(key[0], key[1], np.asarray(result.inference, np.float32))
-        )
+        cfg = self.config
+        params = {"out_dim": 128} if cfg.visual_arch == "small_cnn" else None
+        results = frames | "CNN" >> _RunModel(cfg, cfg.visual_model, cfg.visual_arch, "image", params)
+        return results | "FrameFeatures" >> beam.MapTuple(_frame_record)
 
 
 class EmbedAudioWindows(beam.PTransform):
@@ -72,13 +77,10 @@ class EmbedAudioWindows(beam.PTransform):
         self.config = config
 
     def expand(self, windows):
-        arch_params = {"n_mels": self.config.n_mels} if self.config.audio_arch == "small_gru" else None
-        results = windows | "RNN" >> _RunModel(
-            self.config, self.config.audio_model, self.config.audio_arch, "sequence", arch_params
-        )
-        return results | "AudioFeatures" >> beam.MapTuple(
-            lambda key, result: AudioWindow(key[0], key[1], np.asarray(result.inference, np.float32))
-        )
+        cfg = self.config
+        params = {"n_mels": cfg.n_mels} if cfg.audio_arch == "small_gru" else None
+        results = windows | "RNN" >> _RunModel(cfg, cfg.audio_model, cfg.audio_arch, "sequence", params)
+        return results | "AudioFeatures" >> beam.MapTuple(_audio_window)
 
 
 class _MiniLMFn(beam.DoFn):
