@@ -16,7 +16,7 @@ import av
 
 from schemas.records import MediaInfo, MediaItem, StreamInfo
 from transforms.clock import US_PER_SECOND, pts_to_us
-from transforms.errors import MediaError, NoDecodableStream, UnreadableContainer
+from transforms.errors import NoDecodableStream, UnreadableContainer
 from transforms.io import open_read
 
 __all__ = ["choose_stream", "ffmpeg_errors", "open_container", "probe_media", "stream_info"]
@@ -300,12 +300,3 @@ def probe_media(item: MediaItem, video_stream: Optional[int] = None, audio_strea
         container_format=fmt,
         warnings=tuple(warnings),
     )
-
-
-def check_media_error(err: Exception) -> MediaError:
-    """Any exception met while reading media, as a typed :class:`MediaError`."""
-    if isinstance(err, MediaError):
-        return err
-    if isinstance(err, av.error.FFmpegError):
-        return UnreadableContainer(str(err))
-    return MediaError(f"{type(err).__name__}: {err}")

@@ -15,7 +15,7 @@ from schemas.records import Cue
 from transforms.errors import TranscriptError
 from transforms.transcripts.markup import strip_markup
 
-__all__ = ["parse_srt", "parse_srt_timestamp"]
+__all__ = ["parse_srt"]
 
 _TS = r"(?:(\d+)\s*:\s*)?(\d{1,2})\s*:\s*(\d{1,2})(?:\s*[,.:;]\s*(\d{1,9}))?"
 _TIMING = re.compile(rf"^\s*{_TS}\s*-+>\s*{_TS}(?:\s.*)?$")
@@ -27,11 +27,6 @@ def _to_us(h, m, s, frac) -> int:
     if frac:
         us += round(Fraction(int(frac), 10 ** len(frac)) * 1_000_000)
     return us
-
-
-def parse_srt_timestamp(text: str) -> int | None:
-    m = re.fullmatch(rf"\s*{_TS}\s*", text)
-    return None if m is None else _to_us(*m.groups())
 
 
 def parse_srt(text: str, name: str | None = None, warnings: list[str] | None = None) -> list[Cue]:
