@@ -23,6 +23,7 @@ from pipelines.options import JobArgs, parse_args
 from pipelines.summary import format_summary, read_run_json
 from schemas.tables import TABLES
 from transforms.errors import ConfigError, InputError, MmfuseError
+from transforms.extract import feature_specs
 from transforms.inputs import check_glob, check_manifest
 from transforms.io import exists, join
 from transforms.progress import PROGRESS_ENV
@@ -119,7 +120,8 @@ def run(argv: Optional[list] = None, test_pipeline: Optional[beam.Pipeline] = No
     dry_run = bool(options.view_as(TestOptions).dry_run)
     explicit_artifacts = job.config.artifacts_from
     job = resumable_config(job)
-    config_hash = fingerprint_of(job, explicit_artifacts)
+    specs = feature_specs(job.config)  # hashes model files: once per job
+    config_hash = fingerprint_of(job, explicit_artifacts, specs)
     done, target = None, job.output
     if job.skip_existing:
         done = read_done(job.output)
@@ -129,7 +131,7 @@ def run(argv: Optional[list] = None, test_pipeline: Optional[beam.Pipeline] = No
     elif not dry_run:
         prepare_output(job.output, job.overwrite)
     p = test_pipeline or beam.Pipeline(options=options)
-    build_pipeline(p, job, n_inputs, config_hash, done, target)
+    build_pipeline(p, job, n_inputs, config_hash, done, target, specs)
     local = _runner_name(options) in _LOCAL_RUNNERS
     with _progress(local):
         result = p.run()

@@ -11,7 +11,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.options import JobArgs
-from schemas.tables import TABLES
+from schemas.tables import TABLES, FeatureSpec
 from transforms.analyzers.artifacts import load_artifact
 from transforms.analyzers.transform import artifact_names
 from transforms.config import ExtractConfig
@@ -38,11 +38,11 @@ def resumable_config(job: JobArgs) -> JobArgs:
     return job
 
 
-def fingerprint_of(job: JobArgs, explicit_artifacts: Optional[str]) -> str:
-    """The settings part of every item's fingerprint; models and explicitly given artifacts
-    count by content."""
+def fingerprint_of(job: JobArgs, explicit_artifacts: Optional[str], specs: Mapping[str, FeatureSpec]) -> str:
+    """The settings part of every item's fingerprint; models (their hashes in ``specs``) and
+    explicitly given artifacts count by content."""
     cfg = job.config
-    content = {k: v.model_hash for k, v in feature_specs(cfg).items() if v.model_hash}
+    content = {k: v.model_hash for k, v in specs.items() if v.model_hash}
     if explicit_artifacts:
         names = list(artifact_names(cfg).values()) + (["semantic_cca"] if cfg.semantic_align else [])
         content.update({n: load_artifact(explicit_artifacts, n).content_hash for n in names})
@@ -56,19 +56,22 @@ def build_pipeline(
     config_hash: str = "",
     done: Optional[Mapping[str, str]] = None,
     target: Optional[str] = None,
+    specs: Optional[dict[str, FeatureSpec]] = None,
 ) -> None:
     """Wire the whole job onto ``p``. With ``done`` (media_id → fingerprint of an earlier run
-    in ``job.output``), unchanged items are carried over; tables go to ``target``."""
+    in ``job.output``), unchanged items are carried over; tables go to ``target``. ``specs``
+    (from ``feature_specs``) is computed when not given; model files are hashed there."""
     target = target or job.output
     cfg: ExtractConfig = job.config
+    specs = specs if specs is not None else feature_specs(cfg)
     inputs = p | "Inputs" >> ReadInputs(job.manifest, job.videos)
     items = inputs["items"] | "Fingerprint" >> beam.ParDo(Fingerprint(config_hash))
     skipped = None
     if done is not None:
         split = split_items(items, done)
         items, skipped = split[PENDING], split[SKIPPED]
-    tables = dict(items | "Extract" >> ExtractFeatures(cfg, target))
-    specs, artifacts = tables.pop("feature_specs", None), tables.pop("artifacts", None)
+    tables = dict(items | "Extract" >> ExtractFeatures(cfg, target, specs))
+    fitted_specs, artifacts = tables.pop("feature_specs", None), tables.pop("artifacts", None)
     input_errors = inputs[ERRORS] | "InputErrorRows" >> beam.Map(lambda e: e.as_row())
     tables["errors"] = (tables["errors"], input_errors) | "ErrorTable" >> beam.Flatten()
     if skipped is not None:
@@ -76,7 +79,7 @@ def build_pipeline(
             if exists(join(job.output, name)):
                 old = skipped | f"CarryOver_{name}" >> CarryOver(job.output, name)
                 tables[name] = (tables[name], old) | f"WithCarried_{name}" >> beam.Flatten()
-    written = tables | "Write" >> WriteTables(target, table_schemas(cfg), specs)
+    written = tables | "Write" >> WriteTables(target, table_schemas(cfg, specs), fitted_specs)
     run_config = {
         **cfg.as_dict(),
         "manifest": job.manifest,

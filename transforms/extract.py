@@ -91,9 +91,10 @@ def feature_specs(config: ExtractConfig) -> dict[str, FeatureSpec]:
     return {"visual": visual, "audio": audio, "text": text}
 
 
-def table_schemas(config: ExtractConfig) -> dict[str, pa.Schema]:
-    """Arrow schemas of the tables a job with ``config`` writes, with feature metadata."""
-    specs = feature_specs(config)
+def table_schemas(config: ExtractConfig, specs: Optional[dict[str, FeatureSpec]] = None) -> dict[str, pa.Schema]:
+    """Arrow schemas of the tables a job with ``config`` writes, with feature metadata
+    (``specs`` from :func:`feature_specs`, computed when not given)."""
+    specs = specs if specs is not None else feature_specs(config)
     quantized = ("visual", "audio") if config.quantize else ()
     schemas = {"windows": windows_schema(specs, quantized), "media": media_schema(), "errors": errors_schema()}
     if config.frames_table:
@@ -115,12 +116,14 @@ class ExtractFeatures(beam.PTransform):
     """MediaItems → ``{"windows", "media", "errors"[, "frames"][, "words"]}``: PCollections of
     row dicts in the schemas of :func:`table_schemas`; with fitted analyzers also
     ``"feature_specs"`` (one ``{column: FeatureSpec}`` dict) and ``"artifacts"`` (their
-    descriptions), which are not tables. ``output`` is where fitted artifacts are written."""
+    descriptions), which are not tables. ``output`` is where fitted artifacts are written;
+    ``specs`` (from :func:`feature_specs`) saves hashing model files again."""
 
-    def __init__(self, config: ExtractConfig, output: Optional[str] = None):
+    def __init__(self, config: ExtractConfig, output: Optional[str] = None, specs: Optional[dict[str, FeatureSpec]] = None):
         super().__init__()
         self.config = config
         self.output = output
+        self.specs = specs
 
     def expand(self, items):
         cfg = self.config
@@ -156,7 +159,9 @@ class ExtractFeatures(beam.PTransform):
         if cfg.fits:
             if not self.output and not cfg.artifacts_from:
                 raise ValueError("fitting analyzers needs an output folder for their artifacts")
-            fitted = windows | "Analyzers" >> FitAnalyzers(cfg, self.output or cfg.artifacts_from, feature_specs(cfg))
+            fitted = windows | "Analyzers" >> FitAnalyzers(
+                cfg, self.output or cfg.artifacts_from, self.specs if self.specs is not None else feature_specs(cfg)
+            )
             windows = fitted["rows"]
             extras = {"feature_specs": fitted["specs"]}
             artifact_groups.append(fitted["artifacts"])
