@@ -1,19 +1,37 @@
-"""mmfuse: multimodal feature extraction and alignment on Apache Beam."""
+"""mmfuse: multimodal feature extraction and alignment on Apache Beam.
+
+One importable package, ``mmfuse``. The repository keeps its stages in top-level folders
+(``pipelines/``, ``transforms/``, ``schemas/``); ``package_dir`` maps them to
+``mmfuse.pipelines``, ``mmfuse.transforms`` and ``mmfuse.schemas``, so nothing else is installed
+at the top level of site-packages.
+"""
+
+import re
 
 from setuptools import find_packages, setup
 
 with open("README.md", encoding="utf-8") as f:
     long_description = f.read()
+with open("mmfuse/__init__.py", encoding="utf-8") as f:
+    version = re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
+
+# folder in the repository -> package it becomes
+_MAPPED = {"mmfuse": "mmfuse", "mmfuse.pipelines": "pipelines", "mmfuse.transforms": "transforms", "mmfuse.schemas": "schemas"}
+packages = []
+for package, folder in _MAPPED.items():
+    packages.append(package)
+    packages += [f"{package}.{sub}" for sub in find_packages(folder)]
 
 setup(
     name="mmfuse",
-    version="0.1.0",
+    version=version,
     description="Decode video, audio and transcripts, align them on one media clock, and write fused feature tables to Parquet, on Apache Beam.",
     long_description=long_description,
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["pipelines", "pipelines.*", "transforms", "transforms.*", "schemas", "schemas.*"]),
+    package_dir=_MAPPED,
+    packages=packages,
     install_requires=[
         "apache-beam>=2.77,<3",
         "av>=14",
@@ -35,7 +53,7 @@ setup(
         # DataflowRunner (and its offline --dry_run)
         "gcp": ["apache-beam[gcp]>=2.77,<3"],
     },
-    entry_points={"console_scripts": ["mmfuse=pipelines.extract:main"]},
+    entry_points={"console_scripts": ["mmfuse=mmfuse.pipelines.extract:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Multimedia :: Video",

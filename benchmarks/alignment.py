@@ -1,7 +1,7 @@
 """Alignment accuracy on speech with exact ground truth.
 
 Makes speech with ../shared/tools/make_speech_truth.py (espeak-ng; several voices, speaking
-rates, subtitle shifts and A/V offsets), runs one `pipelines.extract` job over all of it with
+rates, subtitle shifts and A/V offsets), runs one `mmfuse.pipelines.extract` job over all of it with
 `--apply_transcript_offset --av_sync --align_words`, and compares the tables with the truth:
 
   sentence boundaries   first/last aligned word of each sentence vs the sample-exact bounds

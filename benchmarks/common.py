@@ -43,12 +43,12 @@ def ffmpeg_testsrc(
 
 
 def run_extract(manifest: str, output: str, *flags: str, runner: str = "FnApiRunner") -> None:
-    """One `pipelines.extract` job over a manifest, in its own process."""
+    """One `mmfuse.pipelines.extract` job over a manifest, in its own process."""
     subprocess.run(
         [
             sys.executable,
             "-m",
-            "pipelines.extract",
+            "mmfuse.pipelines.extract",
             "--manifest",
             manifest,
             "--output",

@@ -5,8 +5,8 @@ libx264 settings, then measures CPU seconds (user + system, all threads) of:
 
   baseline   ffmpeg -threads 1 -i FILE -f null -          (full decode of every stream)
   step       mmfuse's decode + sample step at --fps 2: frames chosen by PTS, kept frames
-             converted to the analysis size (transforms.video.iter_sampled_frames)
-  pipeline   a whole `python -m pipelines.extract --videos FILE` run with default settings
+             converted to the analysis size (mmfuse.transforms.media.video.iter_sampled_frames)
+  pipeline   a whole `python -m mmfuse.pipelines.extract --videos FILE` run with default settings
              (interpreter start, Beam, audio, features, Parquet included)
 
 and prints ratios: ffmpeg / step (target >= 1.0) and pipeline / ffmpeg (target <= 1.4).
@@ -30,11 +30,11 @@ from common import ROOT, ffmpeg_testsrc
 
 _STEP = r"""
 import json, resource, sys
-from schemas.records import Chunk
-from transforms.features.visual import analysis_size
-from transforms.media import probe_media
-from schemas.records import MediaItem
-from transforms.video import VideoDecodeStats, iter_sampled_frames
+from mmfuse.schemas.records import Chunk
+from mmfuse.transforms.features.visual import analysis_size
+from mmfuse.transforms.media.probe import probe_media
+from mmfuse.schemas.records import MediaItem
+from mmfuse.transforms.media.video import VideoDecodeStats, iter_sampled_frames
 
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
@@ -117,7 +117,7 @@ def main() -> int:
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as out_dir:
             cpu, _ = _child_cpu(
-                [sys.executable, "-m", "pipelines.extract", "--videos", path, "--output", out_dir, "--overwrite"],
+                [sys.executable, "-m", "mmfuse.pipelines.extract", "--videos", path, "--output", out_dir, "--overwrite"],
                 env=env,
                 cwd=ROOT,
             )
@@ -130,7 +130,7 @@ def main() -> int:
         f"({step['kept']} kept, {step['decoded']} of {facts['frames']} frames decoded, "
         f"{step['skipped_packets']} packets never decoded)"
     )
-    print(f"pipeline  pipelines.extract, default settings {pipeline:7.2f} s CPU")
+    print(f"pipeline  mmfuse.pipelines.extract, default settings {pipeline:7.2f} s CPU")
     print(f"ratio ffmpeg / step      = {ffmpeg / step['cpu']:.2f}   (target >= 1.0)")
     print(f"ratio pipeline / ffmpeg  = {pipeline / ffmpeg:.2f}   (target <= 1.4)")
     return 0

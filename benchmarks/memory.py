@@ -1,7 +1,7 @@
 """Peak memory of whole extraction runs against a short run of the same kind, same command.
 
 Makes (once, cached under out/bench/) 320x240 H.264 + AAC videos of 2 and 20 minutes with
-ffmpeg, runs `python -m pipelines.extract --videos FILE` on each in its own process, and prints
+ffmpeg, runs `python -m mmfuse.pipelines.extract --videos FILE` on each in its own process, and prints
 peak RSS and the ratio long / short (target <= 1.25: memory must not grow with duration).
 With --hour it also runs a 1-hour 720p file (target: well under 2 GiB); making that file takes
 several minutes. With --align-hour it runs subtitle sync and forced alignment over an hour of
@@ -38,7 +38,7 @@ def make_hour_of_speech(folder: str) -> str:
     import random
 
     sys.path.insert(0, ROOT)
-    from transforms.synthetic import make_speech, write_srt
+    from mmfuse.testing import make_speech, write_srt
 
     manifest = os.path.join(folder, "speech_hour.jsonl")
     if os.path.exists(manifest):
@@ -67,7 +67,7 @@ def peak_rss_mib(path: str, *flags: str) -> float:
     """Peak resident memory of one extraction run (its own process), in MiB."""
     with tempfile.TemporaryDirectory() as out:
         source = ["--manifest", path] if path.endswith(".jsonl") else ["--videos", path]
-        cmd = [sys.executable, "-m", "pipelines.extract", *source, "--output", out, *flags]
+        cmd = [sys.executable, "-m", "mmfuse.pipelines.extract", *source, "--output", out, *flags]
         result = subprocess.run(
             [sys.executable, "-c", _MEASURE, *cmd],
             check=True,

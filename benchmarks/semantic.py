@@ -3,7 +3,7 @@
 Every item is a run of hard-cut shots, each showing a concept (a colour) for 1.5–4 s, with a
 narration cue per shot naming it. Training items keep their cue times; held-out items have
 their cues moved by one to three shots' worth of time (either way), some cues dropped and some
-shots left without narration. One `pipelines.extract --semantic_align` job runs over all of it;
+shots left without narration. One `mmfuse.pipelines.extract --semantic_align` job runs over all of it;
 the script prints the share of held-out cues assigned to the shot they name (target >= 90%),
 the same share for the cues' stated times alone (the baseline: what a time-only alignment
 gets), and the shot-boundary error against the true cuts.
@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import run_extract  # noqa: E402
 
-from transforms.synthetic import CONCEPTS, make_story, narrate, write_srt  # noqa: E402
+from mmfuse.testing import CONCEPTS, make_story, narrate, write_srt  # noqa: E402
 
 
 def build(folder: str, items: int, held_out: int, seed: int = 0, n_concepts: int = len(CONCEPTS)) -> dict:

@@ -1,6 +1,6 @@
 """``make demo``: make a small sample set, run the extraction on it, show what came out.
 
-python -m pipelines.demo [--output out/demo] [extra mmfuse flags…]
+python -m mmfuse.pipelines.demo [--output out/demo] [extra mmfuse flags…]
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import argparse
 import os
 import sys
 
-from pipelines import extract
-from transforms.synthetic import make_sample_set
+from mmfuse.pipelines import extract
+from mmfuse.testing import make_sample_set
 
 __all__ = ["main"]
 
@@ -50,5 +50,7 @@ def main(argv=None) -> int:
     return code
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m pipelines.X` from a checkout runs the installed module
+    from mmfuse.pipelines.demo import main as _main
+
+    sys.exit(_main())

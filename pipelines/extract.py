@@ -1,4 +1,4 @@
-"""Entry point: ``mmfuse`` / ``python -m pipelines.extract --help``.
+"""Entry point: ``mmfuse`` / ``python -m mmfuse.pipelines.extract --help``.
 
 Checks flags, inputs and the output folder before any job starts, wires the transforms, runs
 the job and prints a summary. Exit codes: 0 when the job ran (bad media files are reported in
@@ -18,16 +18,24 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 
-from pipelines.job import STAGING, add_to_run_json, build_pipeline, collect_metrics, fingerprint_of, promote, resumable_config
-from pipelines.options import JobArgs, parse_args
-from pipelines.summary import format_summary, read_run_json
-from schemas.tables import TABLES
-from transforms.errors import ConfigError, InputError, MmfuseError
-from transforms.extract import feature_specs
-from transforms.inputs import check_glob, check_manifest
-from transforms.io import exists, join
-from transforms.progress import PROGRESS_ENV
-from transforms.resume import read_done
+from mmfuse.errors import ConfigError, InputError, MmfuseError
+from mmfuse.fs import exists, join
+from mmfuse.pipelines.job import (
+    STAGING,
+    add_to_run_json,
+    build_pipeline,
+    collect_metrics,
+    fingerprint_of,
+    promote,
+    resumable_config,
+)
+from mmfuse.pipelines.options import JobArgs, parse_args
+from mmfuse.pipelines.summary import format_summary, read_run_json
+from mmfuse.schemas.tables import TABLES
+from mmfuse.transforms.counters import PROGRESS_ENV
+from mmfuse.transforms.extraction import feature_specs
+from mmfuse.transforms.inputs.beam import check_glob, check_manifest
+from mmfuse.transforms.sinks.resume import read_done
 
 __all__ = ["check_inputs", "check_resources", "main", "prepare_output", "run"]
 
@@ -62,7 +70,7 @@ def check_resources(job: JobArgs, options: PipelineOptions) -> None:
         if path and not exists(path):
             raise ConfigError(f"{flag} {path} does not exist")
     if cfg.artifacts_from:
-        from transforms.analyzers.transform import artifact_names
+        from mmfuse.transforms.analyzers.beam import artifact_names
 
         names = list(artifact_names(cfg).values()) + (["semantic_cca"] if cfg.semantic_align else [])
         missing = [n for n in names if not exists(join(cfg.artifacts_from, f"{n}.npz"))]
@@ -76,7 +84,7 @@ def check_resources(job: JobArgs, options: PipelineOptions) -> None:
         except ImportError:
             raise ConfigError("--visual cnn, --audio rnn and --text minilm need PyTorch: pip install 'mmfuse[cnn]'") from None
     if cfg.device == "cuda" and _runner_name(options) in _LOCAL_RUNNERS:
-        from transforms.models import check_local_device
+        from mmfuse.transforms.features.models import check_local_device
 
         try:
             check_local_device("cuda")
@@ -183,5 +191,7 @@ def main(argv: Optional[list] = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m pipelines.X` from a checkout runs the installed module
+    from mmfuse.pipelines.extract import main as _main
+
+    sys.exit(_main())

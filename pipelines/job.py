@@ -1,4 +1,4 @@
-"""The job graph of ``pipelines.extract``: inputs, fingerprints, resume, extraction, sinks."""
+"""The job graph of ``mmfuse.pipelines.extract``: inputs, fingerprints, resume, extraction, sinks."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ from typing import Mapping, Optional
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.options import JobArgs
-from schemas.tables import TABLES, FeatureSpec
-from transforms.analyzers.artifacts import load_artifact
-from transforms.analyzers.transform import artifact_names
-from transforms.config import ExtractConfig
-from transforms.extract import ExtractFeatures, feature_specs, table_schemas
-from transforms.inputs import ERRORS, ReadInputs
-from transforms.io import exists, join, move_tree, read_bytes, write_bytes
-from transforms.progress import NAMESPACE
-from transforms.report import RunCounts
-from transforms.resume import PENDING, SKIPPED, CarryOver, Fingerprint, config_fingerprint, split_items
-from transforms.sinks import WriteRunSummary, WriteTables
+from mmfuse.fs import exists, join, move_tree, read_bytes, write_bytes
+from mmfuse.pipelines.options import JobArgs
+from mmfuse.schemas.tables import TABLES, FeatureSpec
+from mmfuse.settings import ExtractConfig
+from mmfuse.transforms.analyzers.artifacts import load_artifact
+from mmfuse.transforms.analyzers.beam import artifact_names
+from mmfuse.transforms.counters import NAMESPACE
+from mmfuse.transforms.extraction import ExtractFeatures, feature_specs, table_schemas
+from mmfuse.transforms.fuse.media_rows import RunCounts
+from mmfuse.transforms.inputs.beam import ERRORS, ReadInputs
+from mmfuse.transforms.sinks.parquet import WriteRunSummary, WriteTables
+from mmfuse.transforms.sinks.resume import PENDING, SKIPPED, CarryOver, Fingerprint, config_fingerprint, split_items
 
 __all__ = ["STAGING", "add_to_run_json", "build_pipeline", "collect_metrics", "fingerprint_of", "promote", "resumable_config"]
 

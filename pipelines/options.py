@@ -1,4 +1,4 @@
-"""Command-line flags of ``mmfuse`` / ``python -m pipelines.extract``.
+"""Command-line flags of ``mmfuse`` / ``python -m mmfuse.pipelines.extract``.
 
 The flags live in a ``PipelineOptions`` subclass, so runners that display options (Dataflow)
 show them; ``parse_args`` checks them and turns them into an ``ExtractConfig``.
@@ -14,9 +14,9 @@ from typing import Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.config import ExtractConfig
-from transforms.errors import ConfigError
-from transforms.features import AUDIO_CHOICES, TEXT_CHOICES, VISUAL_CHOICES
+from mmfuse.errors import ConfigError
+from mmfuse.settings import ExtractConfig
+from mmfuse.transforms.features import AUDIO_CHOICES, TEXT_CHOICES, VISUAL_CHOICES
 
 __all__ = ["JobArgs", "MmfuseOptions", "build_parser", "parse_args"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from transforms.io import join, read_bytes
+from mmfuse.fs import join, read_bytes
 
 __all__ = ["format_summary", "read_run_json"]
 

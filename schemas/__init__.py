@@ -1,6 +1,6 @@
 """Records and Arrow schemas of mmfuse: the single source of truth for every table."""
 
-from schemas.records import (
+from mmfuse.schemas.records import (
     AudioWindow,
     Chunk,
     ChunkReport,
@@ -14,7 +14,7 @@ from schemas.records import (
     StreamInfo,
     Word,
 )
-from schemas.tables import (
+from mmfuse.schemas.tables import (
     ERRORS,
     MEDIA,
     FeatureSpec,

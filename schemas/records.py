@@ -279,7 +279,7 @@ def merged_warnings(*groups: tuple[str, ...], limit: int = 20) -> tuple[str, ...
 @dataclass(frozen=True)
 class DecodeTask:
     """One unit of decoding work: a video chunk, or an item's whole audio stream (audio is
-    decoded in one sequential pass; see transforms.audio)."""
+    decoded in one sequential pass; see mmfuse.transforms.media.audio)."""
 
     info: MediaInfo
     kind: Literal["video", "audio"]

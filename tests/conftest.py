@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from transforms.synthetic import Event, SyntheticSpec, make_media, write_srt
+from mmfuse.testing import Event, SyntheticSpec, make_media, write_srt
 
 # Beam 2.77's DirectRunner may try to fetch a runner binary first; tests pin the in-process
 # portable runner instead.

@@ -12,15 +12,15 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import RUNNER
 
-from pipelines import extract
-from schemas.records import Cue, MediaItem
-from transforms.align.avsync import estimate_av_offset
-from transforms.align.speech import AudioCursor
-from transforms.align.sync import estimate_offset, item_activity, shift_cues
-from transforms.align.words import WordAligner, align_transcript, align_untimed, cue_words, split_sentences
-from transforms.media import probe_media
-from transforms.synthetic import Event, SyntheticSpec, make_media, make_speech, write_srt
-from transforms.transcripts import read_transcript
+from mmfuse.pipelines import extract
+from mmfuse.schemas.records import Cue, MediaItem
+from mmfuse.testing import Event, SyntheticSpec, make_media, make_speech, write_srt
+from mmfuse.transforms.align.avsync import estimate_av_offset
+from mmfuse.transforms.align.speech import AudioCursor
+from mmfuse.transforms.align.sync import estimate_offset, item_activity, shift_cues
+from mmfuse.transforms.align.words import WordAligner, align_transcript, align_untimed, cue_words, split_sentences
+from mmfuse.transforms.media.probe import probe_media
+from mmfuse.transforms.text.transcripts import read_transcript
 
 SENTENCES = [
     "The birch canoe slid on the smooth planks.",
@@ -33,7 +33,7 @@ SENTENCES = [
 
 
 def _espeak_or_skip():
-    from transforms.align.tts import EspeakUnavailable, _library
+    from mmfuse.transforms.align.tts import EspeakUnavailable, _library
 
     try:
         _library()

@@ -6,8 +6,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import RUNNER
 
-from pipelines import extract
-from transforms.synthetic import Event, SyntheticSpec, make_media
+from mmfuse.pipelines import extract
+from mmfuse.testing import Event, SyntheticSpec, make_media
 
 
 def _run(tmp_path, name, manifest, *flags):

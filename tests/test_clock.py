@@ -2,7 +2,7 @@ from fractions import Fraction
 
 import pytest
 
-from transforms.clock import WindowGrid, pts_to_us, seconds_to_us, us_to_pts
+from mmfuse.clock import WindowGrid, pts_to_us, seconds_to_us, us_to_pts
 
 
 @pytest.mark.parametrize(

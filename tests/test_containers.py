@@ -6,11 +6,11 @@ import shutil
 import numpy as np
 import pytest
 
-from schemas.records import Chunk, MediaItem
-from transforms.errors import NoDecodableStream, UnreadableContainer
-from transforms.media import probe_media
-from transforms.synthetic import Event, SyntheticSpec, make_media
-from transforms.video import VideoDecodeStats, iter_sampled_frames
+from mmfuse.errors import NoDecodableStream, UnreadableContainer
+from mmfuse.schemas.records import Chunk, MediaItem
+from mmfuse.testing import Event, SyntheticSpec, make_media
+from mmfuse.transforms.media.probe import probe_media
+from mmfuse.transforms.media.video import VideoDecodeStats, iter_sampled_frames
 
 CASES = [
     # container, video codec, audio codec, pixel format
@@ -167,7 +167,7 @@ def test_millisecond_audio_timestamps_are_not_gaps(tmp_path):
     import av
     from scipy.signal import resample_poly
 
-    from transforms.audio import AudioDecodeStats, iter_audio_blocks
+    from mmfuse.transforms.media.audio import AudioDecodeStats, iter_audio_blocks
 
     path = _make(str(tmp_path), "matroska", "libx264", "aac", "yuv420p")
     info = probe_media(MediaItem("mkv", path))

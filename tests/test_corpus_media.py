@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from schemas.records import Chunk, MediaItem
-from transforms.audio import AudioDecodeStats, iter_audio_blocks
-from transforms.media import probe_media
-from transforms.video import iter_sampled_frames
+from mmfuse.schemas.records import Chunk, MediaItem
+from mmfuse.transforms.media.audio import AudioDecodeStats, iter_audio_blocks
+from mmfuse.transforms.media.probe import probe_media
+from mmfuse.transforms.media.video import iter_sampled_frames
 
 pytestmark = pytest.mark.corpus
 

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from schemas.records import Chunk, MediaItem
-from transforms.audio import AudioDecodeStats, downmix, iter_audio_blocks, iter_window_audio
-from transforms.clock import WindowGrid
-from transforms.errors import MediaNotFound, NoDecodableStream, UnreadableContainer
-from transforms.media import probe_media
-from transforms.synthetic import Event, SyntheticSpec, make_media
-from transforms.video import FrameGrid, VideoDecodeStats, iter_sampled_frames
+from mmfuse.clock import WindowGrid
+from mmfuse.errors import MediaNotFound, NoDecodableStream, UnreadableContainer
+from mmfuse.schemas.records import Chunk, MediaItem
+from mmfuse.testing import Event, SyntheticSpec, make_media
+from mmfuse.transforms.media.audio import AudioDecodeStats, downmix, iter_audio_blocks, iter_window_audio
+from mmfuse.transforms.media.probe import probe_media
+from mmfuse.transforms.media.video import FrameGrid, VideoDecodeStats, iter_sampled_frames
 
 
 def _gray(frame):

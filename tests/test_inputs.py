@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from transforms.errors import InputError
-from transforms.inputs import check_glob, check_manifest, media_id_for, parse_manifest_line, sidecar_transcript
+from mmfuse.errors import InputError
+from mmfuse.transforms.inputs.beam import check_glob, check_manifest, media_id_for, parse_manifest_line, sidecar_transcript
 
 
 def test_manifest_line_resolves_relative_paths():

@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import RUNNER
 
-from pipelines import extract
-from schemas.tables import read_feature_spec
-from transforms.models import GPU_UNAVAILABLE
-from transforms.synthetic import Event, SyntheticSpec, make_media, write_srt
+from mmfuse.pipelines import extract
+from mmfuse.schemas.tables import read_feature_spec
+from mmfuse.testing import Event, SyntheticSpec, make_media, write_srt
+from mmfuse.transforms.features.models import GPU_UNAVAILABLE
 
 torch = pytest.importorskip("torch", reason="learned features need mmfuse[cnn]")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,7 +48,7 @@ def dataset(tmp_path_factory):
         lines.append(json.dumps({"id": f"clip{k}", "video": str(video), "transcript": str(srt)}))
     manifest = folder / "items.jsonl"
     manifest.write_text("\n".join(lines) + "\n")
-    from transforms.models import small_cnn, small_gru
+    from mmfuse.transforms.features.models import small_cnn, small_gru
 
     torch.manual_seed(0)
     torch.jit.script(small_cnn(48).eval()).save(str(folder / "cnn.pt"))
@@ -141,7 +141,7 @@ def test_model_loaded_once_per_worker_process(dataset, tmp_path):
     import apache_beam as beam
     from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
-    from transforms.models import make_handler
+    from mmfuse.transforms.features.models import make_handler
 
     handler = make_handler(str(dataset / "cnn.pt"), None, "cpu", 4, "image")
     p = beam.Pipeline(runner=RUNNER)
@@ -166,7 +166,7 @@ def test_fit_with_two_worker_processes_equals_in_process(dataset, tmp_path):
         [
             sys.executable,
             "-m",
-            "pipelines.extract",
+            "mmfuse.pipelines.extract",
             "--manifest",
             str(dataset / "items.jsonl"),
             "--output",
@@ -243,7 +243,7 @@ def test_cuda_without_gpu_stops_before_the_job(dataset, tmp_path, capsys):
 def test_cuda_handler_refuses_to_fall_back(dataset):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    from transforms.models import make_handler
+    from mmfuse.transforms.features.models import make_handler
 
     with pytest.raises(RuntimeError, match="no usable CUDA GPU"):
         make_handler(str(dataset / "cnn.pt"), None, "cuda", 4, "image").load_model()

@@ -10,11 +10,11 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from conftest import CUES, RUNNER
 
-from pipelines import extract
-from schemas.records import MediaItem
-from schemas.tables import read_feature_spec
-from transforms.config import ExtractConfig
-from transforms.extract import ExtractFeatures
+from mmfuse.pipelines import extract
+from mmfuse.schemas.records import MediaItem
+from mmfuse.schemas.tables import read_feature_spec
+from mmfuse.settings import ExtractConfig
+from mmfuse.transforms.extraction import ExtractFeatures
 
 LUMA = -2  # index of mean luma in the `basic` visual vector
 
@@ -175,7 +175,7 @@ def test_cli_with_a_glob_and_sidecar_transcripts(tmp_path, events_video):
 def test_every_setting_has_a_flag_with_the_same_default():
     import dataclasses
 
-    from pipelines.options import build_parser
+    from mmfuse.pipelines.options import build_parser
 
     defaults = {a.dest: a.default for a in build_parser()._actions}
     for f in dataclasses.fields(ExtractConfig):

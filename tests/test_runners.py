@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import RUNNER
 
-from pipelines import extract
-from pipelines.job import build_pipeline
-from pipelines.options import parse_args
-from transforms.synthetic import Event, SyntheticSpec, make_media, write_srt
+from mmfuse.pipelines import extract
+from mmfuse.pipelines.job import build_pipeline
+from mmfuse.pipelines.options import parse_args
+from mmfuse.testing import Event, SyntheticSpec, make_media, write_srt
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -49,7 +49,7 @@ def _cli(args, timeout=300):
     """The CLI in a process group of its own, killed whole when it overruns (a portable worker
     that cannot start hangs silently)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.extract", *args],
+        [sys.executable, "-m", "mmfuse.pipelines.extract", *args],
         cwd=ROOT,
         start_new_session=True,
         stdout=subprocess.PIPE,
@@ -114,7 +114,7 @@ def test_three_local_runners_give_the_same_tables(items, tmp_path):
 def test_dataflow_gpu_job_builds_offline(items, tmp_path):
     pytest.importorskip("google.cloud.storage", reason="the Dataflow dry run needs mmfuse[gcp]")
     torch = pytest.importorskip("torch")
-    from transforms.models import small_cnn
+    from mmfuse.transforms.features.models import small_cnn
 
     model = tmp_path / "cnn.pt"
     torch.jit.script(small_cnn(16).eval()).save(str(model))

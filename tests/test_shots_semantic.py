@@ -9,12 +9,12 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import RUNNER
 
-from pipelines import extract
-from schemas.records import Chunk, Cue
-from transforms.semantic import assign_cues
-from transforms.shots import CutDetector, Shot, shots_from_cuts
-from transforms.synthetic import CONCEPTS, Event, SyntheticSpec, make_media, write_srt
-from transforms.video import iter_sampled_frames
+from mmfuse.pipelines import extract
+from mmfuse.schemas.records import Chunk, Cue
+from mmfuse.testing import CONCEPTS, Event, SyntheticSpec, make_media, write_srt
+from mmfuse.transforms.align.semantic import assign_cues
+from mmfuse.transforms.align.shots import CutDetector, Shot, shots_from_cuts
+from mmfuse.transforms.media.video import iter_sampled_frames
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 import semantic as semantic_bench  # noqa: E402  (the benchmark's set builder and scorer)

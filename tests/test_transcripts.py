@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.transcripts import Cue, TranscriptError, detect_format, load_transcript, parse_transcript
+from mmfuse.transforms.text.transcripts import Cue, TranscriptError, detect_format, load_transcript, parse_transcript
 
 SRT = "1\n00:00:01,000 --> 00:00:02,500\nHello <i>there</i>.\n\n2\n00:00:03,000 --> 00:00:04,000\nSecond line\nwraps.\n"
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from conftest import corpus_path
 
-from transforms.transcripts import TranscriptError, load_transcript, parse_transcript
+from mmfuse.transforms.text.transcripts import TranscriptError, load_transcript, parse_transcript
 
 pytestmark = pytest.mark.corpus
 

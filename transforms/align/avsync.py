@@ -14,10 +14,10 @@ from typing import Optional
 
 import numpy as np
 
-from schemas.records import Chunk, MediaInfo
-from transforms.align.speech import FRAME_US, AudioCursor, onset_envelope
-from transforms.align.xcorr import lagged_correlation, refined_peak
-from transforms.video import iter_sampled_frames
+from mmfuse.schemas.records import Chunk, MediaInfo
+from mmfuse.transforms.align.speech import FRAME_US, AudioCursor, onset_envelope
+from mmfuse.transforms.align.xcorr import lagged_correlation, refined_peak
+from mmfuse.transforms.media.video import iter_sampled_frames
 
 __all__ = ["AvSyncEstimate", "estimate_av_offset", "visual_change"]
 

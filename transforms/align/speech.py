@@ -9,9 +9,9 @@ from typing import Iterator
 
 import numpy as np
 
-from schemas.records import MediaInfo
-from transforms.audio import TARGET_RATE, iter_audio_blocks
-from transforms.clock import US_PER_SECOND
+from mmfuse.clock import US_PER_SECOND
+from mmfuse.schemas.records import MediaInfo
+from mmfuse.transforms.media.audio import TARGET_RATE, iter_audio_blocks
 
 __all__ = ["AudioCursor", "FRAME_US", "onset_envelope", "speech_activity", "frame_energy_db"]
 

@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from transforms.align.tts import WordTime
+from mmfuse.transforms.align.tts import WordTime
 
 __all__ = ["SphinxAligner", "sphinx_word"]
 

@@ -13,9 +13,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from schemas.records import Cue
-from transforms.align.speech import FRAME_US, AudioCursor, frame_energy_db, speech_activity
-from transforms.align.xcorr import lagged_correlation, refined_peak
+from mmfuse.schemas.records import Cue
+from mmfuse.transforms.align.speech import FRAME_US, AudioCursor, frame_energy_db, speech_activity
+from mmfuse.transforms.align.xcorr import lagged_correlation, refined_peak
 
 __all__ = ["SyncEstimate", "estimate_offset", "item_activity", "shift_cues"]
 

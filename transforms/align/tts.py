@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 from scipy.signal import resample_poly
 
-from transforms.audio import TARGET_RATE
+from mmfuse.transforms.media.audio import TARGET_RATE
 
 __all__ = ["EspeakUnavailable", "Synthesizer", "TtsAligner", "WordTime"]
 

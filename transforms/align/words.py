@@ -16,9 +16,9 @@ from typing import Callable, Iterator, Literal, Optional, Sequence
 
 import numpy as np
 
-from schemas.records import Cue
-from transforms.align.speech import FRAME_US, AudioCursor, frame_energy_db
-from transforms.align.tts import EspeakUnavailable, Synthesizer, TtsAligner, WordTime
+from mmfuse.schemas.records import Cue
+from mmfuse.transforms.align.speech import FRAME_US, AudioCursor, frame_energy_db
+from mmfuse.transforms.align.tts import EspeakUnavailable, Synthesizer, TtsAligner, WordTime
 
 __all__ = ["AlignedWord", "WordAligner", "align_transcript", "align_untimed", "cue_words", "split_sentences"]
 
@@ -79,7 +79,7 @@ class WordAligner:
 
     def _sphinx_aligner(self):
         if self._sphinx is None:
-            from transforms.align.sphinx import SphinxAligner
+            from mmfuse.transforms.align.sphinx import SphinxAligner
 
             self._sphinx = SphinxAligner()
         return self._sphinx

@@ -15,7 +15,7 @@ from typing import Mapping
 
 import numpy as np
 
-from transforms.io import join, read_bytes, write_bytes
+from mmfuse.fs import join, read_bytes, write_bytes
 
 __all__ = ["Artifact", "load_artifact", "save_artifact"]
 

@@ -1,6 +1,6 @@
 """PCA, PCA with whitening, and ICA after PCA, fitted from mergeable statistics.
 
-Fit: the covariance from :class:`~transforms.analyzers.stats.Moments`, ``numpy.linalg.eigh``,
+Fit: the covariance from :class:`~mmfuse.transforms.analyzers.stats.Moments`, ``numpy.linalg.eigh``,
 components ordered by variance with a fixed sign (largest entry positive), so a fit is a pure
 function of the data. Whitening divides each component by its standard deviation; directions
 with (numerically) no variance are dropped rather than blown up. ICA runs scikit-learn's
@@ -15,8 +15,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from transforms.analyzers.artifacts import Artifact
-from transforms.analyzers.stats import Moments
+from mmfuse.transforms.analyzers.artifacts import Artifact
+from mmfuse.transforms.analyzers.stats import Moments
 
 __all__ = ["apply_linear", "fit_ica", "fit_pca"]
 

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 import apache_beam as beam
 import numpy as np
 
-from transforms.analyzers.artifacts import Artifact
+from mmfuse.transforms.analyzers.artifacts import Artifact
 
 __all__ = ["DocFreqFn", "TfidfLsa", "fit_tfidf_lsa", "words_of"]
 

@@ -4,9 +4,9 @@ Each extractor is a small object built on a worker (never at graph construction)
 ``spec()`` that goes into the Parquet field metadata of the column it fills.
 """
 
-from transforms.features.audio import AUDIO_EXTRACTORS, make_audio_extractor
-from transforms.features.text import TEXT_EXTRACTORS, make_text_extractor
-from transforms.features.visual import VISUAL_EXTRACTORS, make_visual_extractor
+from mmfuse.transforms.features.audio import AUDIO_EXTRACTORS, make_audio_extractor
+from mmfuse.transforms.features.text import TEXT_EXTRACTORS, make_text_extractor
+from mmfuse.transforms.features.visual import VISUAL_EXTRACTORS, make_visual_extractor
 
 # Choices of the command line: the extractors above plus the learned ones (models) and the
 # text features fitted over the dataset.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from schemas.tables import FeatureSpec
+from mmfuse.schemas.tables import FeatureSpec
 
 __all__ = ["AUDIO_EXTRACTORS", "AudioExtractor", "make_audio_extractor"]
 

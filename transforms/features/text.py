@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from schemas.tables import FeatureSpec
+from mmfuse.schemas.tables import FeatureSpec
 
 __all__ = ["TEXT_EXTRACTORS", "HashingText", "make_text_extractor"]
 

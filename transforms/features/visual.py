@@ -11,7 +11,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from schemas.tables import FeatureSpec
+from mmfuse.schemas.tables import FeatureSpec
 
 __all__ = ["ANALYSIS_SIDE", "VISUAL_EXTRACTORS", "VisualExtractor", "analysis_size", "make_visual_extractor"]
 

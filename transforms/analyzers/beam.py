@@ -1,0 +1,143 @@
+"""Fit analyzers over every window row of the job, then apply them through side inputs.
+
+    rows ─► column vectors ─► CombineGlobally(MomentsFn) ──┐
+         └► CombineGlobally(SampleFn) (ICA, LSA) ──────────┴► fit ─► artifact (singleton)
+    rows ─► Map(apply, artifact = AsSingleton) ─► rows with reduced columns
+                                         artifact ─► artifacts/NAME.npz + NAME.json
+
+With ``--artifacts_from DIR`` the artifacts are read from DIR instead of fitted.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+import apache_beam as beam
+import numpy as np
+
+from mmfuse.fs import join
+from mmfuse.schemas.tables import FeatureSpec
+from mmfuse.settings import ExtractConfig
+from mmfuse.transforms.analyzers.artifacts import Artifact, load_artifact, save_artifact
+from mmfuse.transforms.analyzers.linear import apply_linear, fit_ica, fit_pca
+from mmfuse.transforms.analyzers.quantize import CLIP, quantize8
+from mmfuse.transforms.analyzers.stats import MomentsFn, SampleFn
+from mmfuse.transforms.analyzers.tfidf import DocFreqFn, TfidfLsa, fit_tfidf_lsa
+
+__all__ = ["FitAnalyzers", "artifact_names"]
+
+
+def _window_key(row: dict) -> tuple:
+    return (row["media_id"], row["window_index"])
+
+
+def artifact_names(config: ExtractConfig) -> dict[str, str]:
+    """Column → artifact file stem that a job with ``config`` fits or reads."""
+    names = {}
+    if config.reduce != "none":
+        for column in ("visual", "audio"):
+            names[column] = f"{column}_{config.reduce}"
+    if config.text == "tfidf":
+        names["text"] = "text_tfidf_lsa"
+    return names
+
+
+def _fit_column(moments, sample, kind: str, dims: int, column: str) -> Optional[Artifact]:
+    if kind == "ica":
+        return fit_ica(moments, [v for _, v in sample], dims, column)
+    return fit_pca(moments, dims, kind == "pca_whiten", column)
+
+
+def _apply(row: dict, artifacts: Mapping[str, Optional[Artifact]], quantize: int) -> dict:
+    out = dict(row)
+    for column, artifact in artifacts.items():
+        if artifact is None:
+            continue
+        if artifact.kind == "tfidf_lsa":
+            vec = TfidfLsa(artifact)(row.get("tokens"))
+        else:
+            vec = apply_linear(artifact, row.get(column))
+            if vec is not None and quantize:
+                out[column] = quantize8(vec)
+                continue
+        out[column] = None if vec is None else vec.tolist()
+    return out
+
+
+def _spec(base: FeatureSpec, artifact: Optional[Artifact], quantize: int) -> FeatureSpec:
+    if artifact is None:
+        return base
+    config = {**dict(base.config), "fitted": artifact.kind, "artifact": artifact.name, **dict(artifact.params)}
+    if quantize and artifact.kind != "tfidf_lsa":
+        config.update(quantize=quantize, clip=list(CLIP), dequantize="x = q * (clip_hi - clip_lo) / 255 + clip_lo")
+    name = base.extractor if artifact.kind == "tfidf_lsa" else f"{base.extractor}+{artifact.kind}"
+    return FeatureSpec(name, int(artifact.params.get("dims", base.dim)), config, base.model_hash, artifact.content_hash)
+
+
+class _Save(beam.DoFn):
+    def __init__(self, folder: str):
+        self.folder = folder
+
+    def process(self, artifact: Optional[Artifact]):
+        if artifact is not None:
+            yield save_artifact(artifact, self.folder)
+
+
+class FitAnalyzers(beam.PTransform):
+    """Window rows → ``{"rows", "specs", "artifacts"}``: rows with fitted columns, one
+    ``{column: FeatureSpec}`` dict naming each artifact's hash, and artifact descriptions."""
+
+    def __init__(self, config: ExtractConfig, output: str, base_specs: Mapping[str, FeatureSpec]):
+        super().__init__()
+        self.config, self.output, self.base_specs = config, output, dict(base_specs)
+
+    def _fitted(self, rows, column: str, name: str):
+        cfg = self.config
+        p = rows.pipeline
+        if cfg.artifacts_from:
+            return (
+                p
+                | f"Read_{name}" >> beam.Create([name])
+                | f"Load_{name}" >> beam.Map(lambda n, d: load_artifact(d, n), cfg.artifacts_from)
+            )
+        if column == "text":
+            tokens = rows | "Tokens" >> beam.Map(lambda r: r.get("tokens") or [])
+            doc_freq = tokens | "DocFreq" >> beam.CombineGlobally(DocFreqFn())
+            sample = (
+                rows
+                | "WithTokens" >> beam.Filter(lambda r: bool(r.get("tokens")))
+                | "KeyTokens" >> beam.Map(lambda r: (_window_key(r), r["tokens"]))
+                | "SampleTokens" >> beam.CombineGlobally(SampleFn(cfg.fit_sample, key=lambda e: e[0]))
+            )
+            return doc_freq | "FitTfidf" >> beam.Map(
+                lambda df, s: fit_tfidf_lsa(df, [t for _, t in s], cfg.dims, cfg.tfidf_vocab), beam.pvalue.AsSingleton(sample)
+            )
+        keyed = (
+            rows
+            | f"Has_{column}" >> beam.Filter(lambda r, c: r.get(c) is not None, column)
+            | f"Vec_{column}" >> beam.Map(lambda r, c: (_window_key(r), np.asarray(r[c], np.float32)), column)
+        )
+        moments = keyed | f"Moments_{column}" >> beam.Values() | f"Sum_{column}" >> beam.CombineGlobally(MomentsFn())
+        if cfg.reduce == "ica":
+            sample = keyed | f"Sample_{column}" >> beam.CombineGlobally(SampleFn(cfg.fit_sample, key=lambda e: e[0]))
+        else:
+            sample = rows.pipeline | f"NoSample_{column}" >> beam.Create([[]])
+        return moments | f"Fit_{column}" >> beam.Map(_fit_column, beam.pvalue.AsSingleton(sample), cfg.reduce, cfg.dims, column)
+
+    def expand(self, rows):
+        names = artifact_names(self.config)
+        fitted = {column: self._fitted(rows, column, name) for column, name in names.items()}
+        side = {column: beam.pvalue.AsSingleton(pc) for column, pc in fitted.items()}
+        applied = rows | "ApplyAnalyzers" >> beam.Map(lambda r, q, **arts: _apply(r, arts, q), self.config.quantize, **side)
+        base = self.base_specs
+        quantize = self.config.quantize
+        p = rows.pipeline
+        specs = (
+            p
+            | "SpecSeed" >> beam.Create([None])
+            | "Specs" >> beam.Map(lambda _, **arts: {c: _spec(base[c], a, quantize) for c, a in arts.items()}, **side)
+        )
+        folder = join(self.output, "artifacts")
+        saved = [pc | f"Save_{column}" >> beam.ParDo(_Save(folder)) for column, pc in fitted.items()]
+        artifacts = tuple(saved) | "Artifacts" >> beam.Flatten() if saved else p | "NoArtifacts" >> beam.Create([])
+        return {"rows": applied, "specs": specs, "artifacts": artifacts}

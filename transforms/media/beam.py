@@ -1,0 +1,182 @@
+"""Decode tasks into per-frame visual features and per-window audio features.
+
+Extractors are built in ``setup()`` on the worker. A task that fails part way keeps what it
+produced, reports the failure, and sends a dead letter; the job goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterator
+
+import apache_beam as beam
+import numpy as np
+
+from mmfuse.errors import MediaError
+from mmfuse.schemas.records import AudioWindow, ChunkReport, DecodeTask, FrameRecord
+from mmfuse.settings import ExtractConfig
+from mmfuse.transforms.align.shots import CutDetector
+from mmfuse.transforms.counters import Counter
+from mmfuse.transforms.features import make_audio_extractor, make_visual_extractor
+from mmfuse.transforms.features.visual import analysis_size
+from mmfuse.transforms.media.audio import AudioDecodeStats, iter_audio_blocks, iter_window_audio
+from mmfuse.transforms.media.plan import error_record
+from mmfuse.transforms.media.video import VideoDecodeStats, iter_sampled_frames
+
+__all__ = ["AUDIO", "CUTS", "DecodeTasks", "ERRORS", "FRAMES", "REPORTS"]
+# Shot detection looks at the frames this long before a chunk (for its history of changes) and
+# after it (to confirm a cut near the end).
+_SHOT_PREROLL_US = 1_000_000
+_SHOT_POSTROLL_US = 500_000
+
+FRAMES = "frames"
+CUTS = "cuts"
+AUDIO = "audio"
+REPORTS = "reports"
+ERRORS = "errors"
+_LOG = logging.getLogger(__name__)
+
+
+class _DecodeFn(beam.DoFn):
+    def __init__(self, config: ExtractConfig):
+        self.config = config
+        self.chunks = Counter("video_chunks")
+        self.audio_tracks = Counter("audio_tracks")
+        self.frames = Counter("frames")
+        self.audio_windows = Counter("audio_windows")
+        self.failures = Counter("decode_failures")
+
+    def setup(self):
+        if self.config.visual != "cnn":
+            self.visual = make_visual_extractor(self.config.visual)
+        base_audio = "logmel" if self.config.audio == "rnn" else self.config.audio
+        self.audio = make_audio_extractor(base_audio, n_mels=self.config.n_mels)
+        window_samples = self.config.grid.window_us * 16000 // 1_000_000
+        self.sequence_frames = max(1, 1 + (window_samples - 400) // 160)
+
+    def _padded_log_mel(self, samples) -> np.ndarray:
+        """(frames of a full window, n_mels) log-mel dB; a short last window is padded with
+        the silence floor so every sequence in a batch has one shape."""
+        mel = self.audio.log_mel(samples)[: self.sequence_frames]
+        if len(mel) < self.sequence_frames:
+            pad = np.full((self.sequence_frames - len(mel), mel.shape[1]), -100.0, np.float32)
+            mel = np.concatenate([mel, pad])
+        return mel.astype(np.float32)
+
+    def process(self, task: DecodeTask) -> Iterator:
+        if task.kind == "video":
+            yield from self._video(task)
+        else:
+            yield from self._audio(task)
+
+    def _fail(self, task: DecodeTask, uri: str, stage: str, err: Exception):
+        if not isinstance(err, MediaError):
+            _LOG.exception("%s of %s failed unexpectedly", stage, uri)
+        self.failures.inc()
+        return beam.pvalue.TaggedOutput(ERRORS, error_record(task.media_id, uri, stage, err))
+
+    def _converter(self, info):
+        """Pixels of a kept frame as the visual extractor wants them, scaled by swscale."""
+        if self.config.visual == "cnn":
+            size = self.config.visual_input_size
+
+            def to_model_input(frame):
+                scale = size / min(frame.width, frame.height)
+                w, h = max(size, round(frame.width * scale)), max(size, round(frame.height * scale))
+                rgb = frame.to_ndarray(width=w, height=h, format="rgb24", interpolation="AREA")
+                top, left = (h - size) // 2, (w - size) // 2
+                return np.ascontiguousarray(rgb[top : top + size, left : left + size].transpose(2, 0, 1))
+
+            return to_model_input
+        width, height = analysis_size(info.video.width or 2, info.video.height or 2)
+        return lambda frame: frame.to_ndarray(width=width, height=height, format="bgr24", interpolation="AREA")
+
+    def _video(self, task: DecodeTask) -> Iterator:
+        info, chunk = task.info, task.chunk
+        uri = info.item.video_uri
+        convert = self._converter(info)
+        learned = self.config.visual == "cnn"
+
+        stats = VideoDecodeStats()
+        failed = False
+        self.chunks.inc()
+        detector = CutDetector() if self.config.shots else None
+        shot_args = dict(watch=detector.feed, preroll_us=_SHOT_PREROLL_US, postroll_us=_SHOT_POSTROLL_US) if detector else {}
+        try:
+            for sampled in iter_sampled_frames(
+                uri,
+                info.video.index,
+                info.video_origin_us,
+                chunk,
+                self.config.fps,
+                convert,
+                stats,
+                threads=self.config.decode_threads,
+                **shot_args,
+            ):
+                if learned:  # pixels go on to the model (RunInference), keyed by frame
+                    yield (task.media_id, sampled.pts_us), sampled.image
+                else:
+                    yield FrameRecord(task.media_id, sampled.pts_us, self.visual(sampled.image))
+        except Exception as err:
+            failed = True
+            yield self._fail(task, uri, "decode_video", err)
+        self.frames.inc(stats.kept)
+        if detector is not None:
+            cuts = [t for t in detector.finish() if chunk.contains(t)]
+            yield beam.pvalue.TaggedOutput(CUTS, (task.media_id, cuts))
+        warnings = stats.warnings()
+        yield beam.pvalue.TaggedOutput(
+            REPORTS,
+            ChunkReport(
+                task.media_id, chunk.index, n_frames=stats.kept, warnings=warnings, video_end_us=stats.end_us, failed=failed
+            ),
+        )
+
+    def _audio(self, task: DecodeTask) -> Iterator:
+        info = task.info
+        uri = info.audio_uri
+        stats = AudioDecodeStats()
+        failed = False
+        n = 0
+        self.audio_tracks.inc()
+        try:
+            blocks = iter_audio_blocks(
+                uri,
+                info.audio.index,
+                info.audio_origin_us,
+                info.audio_t0,
+                stats=stats,
+                capture_errors=self.config.decode_threads == 1,
+            )
+            learned = self.config.audio == "rnn"
+            for index, samples in iter_window_audio(blocks, self.config.grid, info.audio_t0):
+                if len(samples) < self.audio.min_samples:
+                    continue
+                n += 1
+                if learned:  # the window's log-mel frames go on to the model, padded to full length
+                    yield beam.pvalue.TaggedOutput(AUDIO, ((task.media_id, index), self._padded_log_mel(samples)))
+                else:
+                    yield beam.pvalue.TaggedOutput(AUDIO, AudioWindow(task.media_id, index, self.audio(samples)))
+        except Exception as err:
+            failed = True
+            yield self._fail(task, uri, "decode_audio", err)
+        self.audio_windows.inc(n)
+        yield beam.pvalue.TaggedOutput(
+            REPORTS,
+            ChunkReport(
+                task.media_id, -1, n_audio_windows=n, warnings=tuple(stats.warnings), audio_end_us=stats.end_us, failed=failed
+            ),
+        )
+
+
+class DecodeTasks(beam.PTransform):
+    """Tasks → ``{"frames", "audio", "reports", "errors", "cuts"}``."""
+
+    def __init__(self, config: ExtractConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, tasks):
+        out = tasks | "Decode" >> beam.ParDo(_DecodeFn(self.config)).with_outputs(AUDIO, REPORTS, ERRORS, CUTS, main=FRAMES)
+        return {FRAMES: out[FRAMES], AUDIO: out[AUDIO], REPORTS: out[REPORTS], ERRORS: out[ERRORS], CUTS: out[CUTS]}
