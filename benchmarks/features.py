@@ -43,7 +43,7 @@ def bench_cnn(args) -> None:
     import torch
     from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
-    from mmfuse.transforms.features.models import IMAGENET_MEAN, IMAGENET_STD, make_handler
+    from mmfuse.transforms.features.handler import IMAGENET_MEAN, IMAGENET_STD, make_handler
 
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -99,8 +99,8 @@ def bench_cnn(args) -> None:
 def bench_fit(args) -> None:
     from sklearn.decomposition import PCA
 
+    from mmfuse.transforms.analyzers.combiners import MomentsFn, SampleFn
     from mmfuse.transforms.analyzers.linear import fit_ica, fit_pca
-    from mmfuse.transforms.analyzers.stats import MomentsFn, SampleFn
 
     rng = np.random.default_rng(0)
     n, d = args.windows, args.dim

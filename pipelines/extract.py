@@ -33,8 +33,8 @@ from mmfuse.pipelines.options import JobArgs, parse_args
 from mmfuse.pipelines.summary import format_summary, read_run_json
 from mmfuse.schemas.tables import TABLES
 from mmfuse.transforms.counters import PROGRESS_ENV
-from mmfuse.transforms.extraction import feature_specs
-from mmfuse.transforms.inputs.beam import check_glob, check_manifest
+from mmfuse.transforms.extraction import artifact_files, feature_specs
+from mmfuse.transforms.inputs.listing import check_glob, check_manifest
 from mmfuse.transforms.sinks.resume import read_done
 
 __all__ = ["check_inputs", "check_resources", "main", "prepare_output", "run"]
@@ -62,29 +62,24 @@ _LOCAL_RUNNERS = {"directrunner", "fnapirunner", "bundlebaseddirectrunner", "swi
 def check_resources(job: JobArgs, options: PipelineOptions) -> None:
     """Model files and artifacts exist; a local run asking for a GPU has one. (On Dataflow the
     GPU is checked on the worker, where the model is loaded.)"""
-    cfg = job.config
+    features, artifacts_from = job.config.features, job.config.analyzers.artifacts_from
     for flag, path in (
-        ("--visual_model", cfg.visual_model if cfg.visual == "cnn" else None),
-        ("--audio_model", cfg.audio_model if cfg.audio == "rnn" else None),
+        ("--visual_model", features.visual_model if features.visual == "cnn" else None),
+        ("--audio_model", features.audio_model if features.audio == "rnn" else None),
     ):
         if path and not exists(path):
             raise ConfigError(f"{flag} {path} does not exist")
-    if cfg.artifacts_from:
-        from mmfuse.transforms.analyzers.beam import artifact_names
-
-        names = list(artifact_names(cfg).values()) + (["semantic_cca"] if cfg.semantic_align else [])
-        missing = [n for n in names if not exists(join(cfg.artifacts_from, f"{n}.npz"))]
+    if artifacts_from:
+        missing = [n for n in artifact_files(job.config) if not exists(join(artifacts_from, f"{n}.npz"))]
         if missing:
-            raise ConfigError(
-                f"--artifacts_from {cfg.artifacts_from} lacks {', '.join(missing)} (.npz + .json) for these settings"
-            )
-    if cfg.visual == "cnn" or cfg.audio == "rnn" or cfg.text == "minilm":
+            raise ConfigError(f"--artifacts_from {artifacts_from} lacks {', '.join(missing)} (.npz + .json) for these settings")
+    if features.uses_torch:
         try:
             import torch  # noqa: F401
         except ImportError:
             raise ConfigError("--visual cnn, --audio rnn and --text minilm need PyTorch: pip install 'mmfuse[cnn]'") from None
-    if cfg.device == "cuda" and _runner_name(options) in _LOCAL_RUNNERS:
-        from mmfuse.transforms.features.models import check_local_device
+    if features.device == "cuda" and _runner_name(options) in _LOCAL_RUNNERS:
+        from mmfuse.transforms.features.device import check_local_device
 
         try:
             check_local_device("cuda")
@@ -126,9 +121,9 @@ def run(argv: Optional[list] = None, test_pipeline: Optional[beam.Pipeline] = No
     options = PipelineOptions(argv)
     check_resources(job, options)
     dry_run = bool(options.view_as(TestOptions).dry_run)
-    explicit_artifacts = job.config.artifacts_from
+    explicit_artifacts = job.config.analyzers.artifacts_from
     job = resumable_config(job)
-    specs = feature_specs(job.config)  # hashes model files: once per job
+    specs = feature_specs(job.config.features, job.config.analyzers)  # hashes model files: once per job
     config_hash = fingerprint_of(job, explicit_artifacts, specs)
     done, target = None, job.output
     if job.skip_existing:

@@ -15,13 +15,13 @@ from mmfuse.pipelines.options import JobArgs
 from mmfuse.schemas.tables import TABLES, FeatureSpec
 from mmfuse.settings import ExtractConfig
 from mmfuse.transforms.analyzers.artifacts import load_artifact
-from mmfuse.transforms.analyzers.beam import artifact_names
 from mmfuse.transforms.counters import NAMESPACE
-from mmfuse.transforms.extraction import ExtractFeatures, feature_specs, table_schemas
-from mmfuse.transforms.fuse.media_rows import RunCounts
-from mmfuse.transforms.inputs.beam import ERRORS, ReadInputs
-from mmfuse.transforms.sinks.parquet import WriteRunSummary, WriteTables
-from mmfuse.transforms.sinks.resume import PENDING, SKIPPED, CarryOver, Fingerprint, config_fingerprint, split_items
+from mmfuse.transforms.deadletter import ERRORS
+from mmfuse.transforms.extraction import ExtractFeatures, artifact_files, feature_specs, table_schemas
+from mmfuse.transforms.fuse.beam import RunCounts
+from mmfuse.transforms.inputs.beam import ReadInputs
+from mmfuse.transforms.sinks.beam import CarryOver, Fingerprint, WriteRunSummary, WriteTables, split_items
+from mmfuse.transforms.sinks.resume import PENDING, SKIPPED, config_fingerprint
 
 __all__ = ["STAGING", "add_to_run_json", "build_pipeline", "collect_metrics", "fingerprint_of", "promote", "resumable_config"]
 
@@ -32,9 +32,9 @@ def resumable_config(job: JobArgs) -> JobArgs:
     """A resumed run applies the analyzers its output folder was fitted with, so carried-over
     and new rows share one projection."""
     cfg = job.config
-    fitted = cfg.fits or cfg.semantic_align
-    if job.skip_existing and fitted and not cfg.artifacts_from and exists(join(job.output, "artifacts")):
-        return dataclasses.replace(job, config=dataclasses.replace(cfg, artifacts_from=join(job.output, "artifacts")))
+    fitted = cfg.fits or cfg.content.semantic_align
+    if job.skip_existing and fitted and not cfg.analyzers.artifacts_from and exists(join(job.output, "artifacts")):
+        return dataclasses.replace(job, config=cfg.replace(artifacts_from=join(job.output, "artifacts")))
     return job
 
 
@@ -44,9 +44,8 @@ def fingerprint_of(job: JobArgs, explicit_artifacts: Optional[str], specs: Mappi
     cfg = job.config
     content = {k: v.model_hash for k, v in specs.items() if v.model_hash}
     if explicit_artifacts:
-        names = list(artifact_names(cfg).values()) + (["semantic_cca"] if cfg.semantic_align else [])
-        content.update({n: load_artifact(explicit_artifacts, n).content_hash for n in names})
-    return config_fingerprint(dataclasses.replace(cfg, artifacts_from=None), content)
+        content.update({n: load_artifact(explicit_artifacts, n).content_hash for n in artifact_files(cfg)})
+    return config_fingerprint(cfg.replace(artifacts_from=None), content)
 
 
 def build_pipeline(
@@ -63,7 +62,7 @@ def build_pipeline(
     (from ``feature_specs``) is computed when not given; model files are hashed there."""
     target = target or job.output
     cfg: ExtractConfig = job.config
-    specs = specs if specs is not None else feature_specs(cfg)
+    specs = specs if specs is not None else feature_specs(cfg.features, cfg.analyzers)
     inputs = p | "Inputs" >> ReadInputs(job.manifest, job.videos)
     items = inputs["items"] | "Fingerprint" >> beam.ParDo(Fingerprint(config_hash))
     skipped = None

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from mmfuse.testing import Event, SyntheticSpec, make_media, write_srt
 # Beam 2.77's DirectRunner may try to fetch a runner binary first; tests pin the in-process
 # portable runner instead.
 RUNNER = "FnApiRunner"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 FLASHES = (Event(2.0, 0.2), Event(5.5, 0.12))
 TONES = (Event(3.5, 0.3, 1000.0), Event(6.25, 0.25, 660.0))
@@ -80,3 +84,23 @@ def damaged_video(media_dir) -> str:
     path = media_dir / "damaged.mkv"
     path.write_bytes(bytes(data))
     return str(path)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """Kill a process started with ``start_new_session=True`` and every process it started."""
+    os.killpg(proc.pid, signal.SIGKILL)
+
+
+def run_cli(args, timeout: float = 300, module: str = "mmfuse.pipelines.extract", cwd: str = ROOT) -> str:
+    """``python -m module args`` in a process group of its own, killed whole when it overruns (a
+    worker process that cannot start hangs silently); its output, asserting it exited 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, *args], cwd=cwd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        raise
+    assert proc.returncode == 0, out.decode()[-3000:]
+    return out.decode()

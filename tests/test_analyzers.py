@@ -8,10 +8,11 @@ from apache_beam.testing.util import assert_that
 from conftest import RUNNER
 
 from mmfuse.transforms.analyzers.artifacts import Artifact, load_artifact, save_artifact
+from mmfuse.transforms.analyzers.combiners import DocFreqFn, MomentsFn, SampleFn
 from mmfuse.transforms.analyzers.linear import apply_linear, fit_ica, fit_pca
 from mmfuse.transforms.analyzers.quantize import dequantize, quantize8
-from mmfuse.transforms.analyzers.stats import Moments, MomentsFn, SampleFn
-from mmfuse.transforms.analyzers.tfidf import DocFreqFn, TfidfLsa, fit_tfidf_lsa
+from mmfuse.transforms.analyzers.stats import Moments
+from mmfuse.transforms.analyzers.tfidf import TfidfLsa, fit_tfidf_lsa
 
 
 def _data(n=2000, d=6, seed=0):

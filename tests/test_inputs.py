@@ -3,7 +3,7 @@ import json
 import pytest
 
 from mmfuse.errors import InputError
-from mmfuse.transforms.inputs.beam import check_glob, check_manifest, media_id_for, parse_manifest_line, sidecar_transcript
+from mmfuse.transforms.inputs.listing import check_glob, check_manifest, media_id_for, parse_manifest_line, sidecar_transcript
 
 
 def test_manifest_line_resolves_relative_paths():

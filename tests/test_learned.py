@@ -1,23 +1,18 @@
 """CNN / RNN features through RunInference, text models, and analyzers fitted over a job."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import RUNNER
+from conftest import RUNNER, run_cli
 
 from mmfuse.pipelines import extract
 from mmfuse.schemas.tables import read_feature_spec
 from mmfuse.testing import Event, SyntheticSpec, make_media, write_srt
-from mmfuse.transforms.features.models import GPU_UNAVAILABLE
+from mmfuse.transforms.features.device import GPU_UNAVAILABLE
 
 torch = pytest.importorskip("torch", reason="learned features need mmfuse[cnn]")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +136,7 @@ def test_model_loaded_once_per_worker_process(dataset, tmp_path):
     import apache_beam as beam
     from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
-    from mmfuse.transforms.features.models import make_handler
+    from mmfuse.transforms.features.handler import make_handler
 
     handler = make_handler(str(dataset / "cnn.pt"), None, "cpu", 4, "image")
     p = beam.Pipeline(runner=RUNNER)
@@ -162,11 +157,8 @@ def test_fit_with_two_worker_processes_equals_in_process(dataset, tmp_path):
     two = tmp_path / "two"
     # In a process of its own with a deadline: a worker process that cannot start would
     # otherwise hang the test run silently.
-    proc = subprocess.Popen(
+    run_cli(
         [
-            sys.executable,
-            "-m",
-            "mmfuse.pipelines.extract",
             "--manifest",
             str(dataset / "items.jsonl"),
             "--output",
@@ -176,18 +168,8 @@ def test_fit_with_two_worker_processes_equals_in_process(dataset, tmp_path):
             "multi_processing",
             "--direct_num_workers",
             "2",
-        ],
-        cwd=ROOT,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        ]
     )
-    try:
-        out, _ = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the job and its worker processes
-        raise
-    assert proc.returncode == 0, out.decode()[-2000:]
     for name in ("visual_ica", "audio_ica", "text_tfidf_lsa"):
         a = np.load(one / "artifacts" / f"{name}.npz")
         b = np.load(two / "artifacts" / f"{name}.npz")
@@ -243,7 +225,7 @@ def test_cuda_without_gpu_stops_before_the_job(dataset, tmp_path, capsys):
 def test_cuda_handler_refuses_to_fall_back(dataset):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    from mmfuse.transforms.features.models import make_handler
+    from mmfuse.transforms.features.handler import make_handler
 
     with pytest.raises(RuntimeError, match="no usable CUDA GPU"):
         make_handler(str(dataset / "cnn.pt"), None, "cuda", 4, "image").load_model()

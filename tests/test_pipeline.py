@@ -172,12 +172,31 @@ def test_cli_with_a_glob_and_sidecar_transcripts(tmp_path, events_video):
     assert {w["window_index"] for w in windows if w["has_text"]} == {1, 2}
 
 
-def test_every_setting_has_a_flag_with_the_same_default():
-    import dataclasses
+def test_flags_are_the_settings_grouped_by_stage_and_parse_to_the_defaults():
+    from mmfuse.pipelines.options import build_parser, parse_args
+    from mmfuse.settings import GROUPS, JobSettings, settings_of
 
-    from mmfuse.pipelines.options import build_parser
+    job = parse_args(["--videos", "clips/*.mp4", "--output", "out/x"])
+    assert job.config == ExtractConfig() and job.output == "out/x" and not job.overwrite
+    text = build_parser().format_help()
+    for klass in (JobSettings, *GROUPS.values()):
+        assert klass.__doc__.strip().splitlines()[0] in text  # one --help section per stage
+        for s in settings_of(klass):
+            assert f"--{s.name}" in text
+    assert "--decode_threads DECODE_THREADS" in text and "Default 1." in text
 
-    defaults = {a.dest: a.default for a in build_parser()._actions}
-    for f in dataclasses.fields(ExtractConfig):
-        assert f.name in defaults, f"--{f.name} is missing"
-        assert defaults[f.name] == f.default, f.name
+
+def test_settings_by_name_reach_their_group_and_are_checked():
+    from mmfuse.errors import ConfigError
+
+    cfg = ExtractConfig.from_flat(fps=1, reduce="pca", align_words=True, semantic_align=True)
+    assert cfg.decode.fps == 1 and cfg.analyzers.reduce == "pca" and cfg.align.align_words
+    assert cfg.content.shots  # implied by semantic_align
+    assert cfg.replace(fps=5).decode.fps == 5 and cfg.replace(fps=5).analyzers == cfg.analyzers
+    assert cfg.as_dict()["fps"] == 1 and len(cfg.as_dict()) == 41
+    with pytest.raises(ConfigError, match="unknown setting 'fsp'"):
+        ExtractConfig.from_flat(fsp=1)
+    with pytest.raises(ConfigError, match="--reduce must be one of none, pca, pca_whiten, ica"):
+        ExtractConfig.from_flat(reduce="svd")
+    with pytest.raises(ConfigError, match="--quantize 8 needs whitened features"):
+        ExtractConfig.from_flat(quantize=8, reduce="pca")

@@ -3,7 +3,6 @@ and long items split into several work items."""
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -12,14 +11,12 @@ import time
 import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
-from conftest import RUNNER
+from conftest import ROOT, RUNNER, kill_group, run_cli
 
 from mmfuse.pipelines import extract
 from mmfuse.pipelines.job import build_pipeline
 from mmfuse.pipelines.options import parse_args
 from mmfuse.testing import Event, SyntheticSpec, make_media, write_srt
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -45,25 +42,6 @@ def _sorted_rows(out, table):
     return sorted(rows, key=lambda r: json.dumps([r.get("media_id"), r.get("window_index"), r.get("stage")], default=str))
 
 
-def _cli(args, timeout=300):
-    """The CLI in a process group of its own, killed whole when it overruns (a portable worker
-    that cannot start hangs silently)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mmfuse.pipelines.extract", *args],
-        cwd=ROOT,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
-    assert proc.returncode == 0, out.decode()[-3000:]
-    return out.decode()
-
-
 def _free_port():
     with socket.socket() as s:
         s.bind(("localhost", 0))
@@ -73,7 +51,9 @@ def _free_port():
 def test_three_local_runners_give_the_same_tables(items, tmp_path):
     base = ["--manifest", str(items), "--frames_table"]
     assert extract.main([*base, "--output", str(tmp_path / "inproc"), "--runner", RUNNER]) == 0
-    _cli([*base, "--output", str(tmp_path / "multi"), "--direct_running_mode", "multi_processing", "--direct_num_workers", "2"])
+    run_cli(
+        [*base, "--output", str(tmp_path / "multi"), "--direct_running_mode", "multi_processing", "--direct_num_workers", "2"]
+    )
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main", "--port", str(port)],
@@ -89,7 +69,7 @@ def test_three_local_runners_give_the_same_tables(items, tmp_path):
                 if s.connect_ex(("localhost", port)) == 0:
                     break
             time.sleep(0.3)
-        _cli(
+        run_cli(
             [
                 *base,
                 "--output",
@@ -103,7 +83,7 @@ def test_three_local_runners_give_the_same_tables(items, tmp_path):
             ]
         )
     finally:
-        os.killpg(server.pid, signal.SIGKILL)
+        kill_group(server)
     for table in ("windows", "media", "errors", "frames"):
         reference = _sorted_rows(tmp_path / "inproc", table)
         assert reference, table
@@ -118,7 +98,7 @@ def test_dataflow_gpu_job_builds_offline(items, tmp_path):
 
     model = tmp_path / "cnn.pt"
     torch.jit.script(small_cnn(16).eval()).save(str(model))
-    out = _cli(
+    out = run_cli(
         [
             "--manifest",
             str(items),

@@ -1,8 +1,6 @@
 """Shot detection on every frame, cue-to-shot assignment by content, quality figures."""
 
 import json
-import os
-import sys
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -11,13 +9,10 @@ from conftest import RUNNER
 
 from mmfuse.pipelines import extract
 from mmfuse.schemas.records import Chunk, Cue
-from mmfuse.testing import CONCEPTS, Event, SyntheticSpec, make_media, write_srt
+from mmfuse.testing import CONCEPTS, Event, SyntheticSpec, make_media, make_story_set, score_story_set, write_srt
 from mmfuse.transforms.align.semantic import assign_cues
 from mmfuse.transforms.align.shots import CutDetector, Shot, shots_from_cuts
 from mmfuse.transforms.media.video import iter_sampled_frames
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
-import semantic as semantic_bench  # noqa: E402  (the benchmark's set builder and scorer)
 
 SCENES = [
     (0.0, CONCEPTS["red"]),
@@ -98,13 +93,13 @@ def test_assignment_without_evidence_follows_time():
 
 
 def test_semantic_alignment_end_to_end(tmp_path):
-    truth = semantic_bench.build(str(tmp_path), items=18, held_out=5, seed=3, n_concepts=6)
+    truth = make_story_set(str(tmp_path), items=18, held_out=5, seed=3, n_concepts=6)
     out = tmp_path / "out"
     code = extract.main(
         ["--manifest", str(tmp_path / "items.jsonl"), "--output", str(out), "--runner", RUNNER, "--semantic_align", "--fps", "2"]
     )
     assert code == 0
-    result = semantic_bench.evaluate(truth, str(out))
+    result = score_story_set(truth, str(out))
     assert result["right"] / result["total"] >= 0.85, result
     assert result["by_time"] / result["total"] < 0.5  # the held-out times alone are wrong
     assert max(result["cut_errors"]) <= 40_000

@@ -15,7 +15,7 @@ import time
 
 from apache_beam.metrics import Metrics
 
-__all__ = ["NAMESPACE", "PROGRESS_ENV", "Counter"]
+__all__ = ["NAMESPACE", "PROGRESS_ENV", "JobCounter"]
 
 NAMESPACE = "mmfuse"
 PROGRESS_ENV = "MMFUSE_PROGRESS"  # set by the launcher for local runs; workers inherit it
@@ -47,7 +47,7 @@ class _Live:
 _LIVE = _Live()
 
 
-class Counter:
+class JobCounter:
     """A Beam counter in the ``mmfuse`` namespace that also feeds the live line."""
 
     def __init__(self, name: str):

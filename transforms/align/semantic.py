@@ -24,9 +24,11 @@ import numpy as np
 from mmfuse.schemas.records import Cue
 from mmfuse.transforms.align.shots import Shot
 from mmfuse.transforms.analyzers.artifacts import Artifact
+from mmfuse.transforms.analyzers.linear import deterministic_signs
 
-__all__ = ["CuePlacement", "assign_cues", "fit_cca", "project", "training_pairs"]
+__all__ = ["SEMANTIC_CCA", "CuePlacement", "assign_cues", "fit_cca", "project", "training_pairs"]
 
+SEMANTIC_CCA = "semantic_cca"  # artifact name of the fitted text/picture space
 _EPS = 1e-9
 
 
@@ -89,10 +91,9 @@ def fit_cca(pairs: Sequence[tuple[np.ndarray, np.ndarray]], dims: int, ridge: fl
     u, corr, vt = np.linalg.svd(wx @ cxy @ wy)
     k = max(1, min(dims, len(corr)))
     u, vt = u[:, :k], vt[:k]
-    signs = np.sign(u[np.argmax(np.abs(u), axis=0), np.arange(k)])
-    signs[signs == 0] = 1
+    signs = deterministic_signs(u)
     return Artifact(
-        name="semantic_cca",
+        name=SEMANTIC_CCA,
         kind="cca",
         column="cues~shots",
         arrays={

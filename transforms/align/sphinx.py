@@ -9,6 +9,7 @@ from typing import Optional
 import numpy as np
 
 from mmfuse.transforms.align.tts import WordTime
+from mmfuse.transforms.text.tokens import strip_word
 
 __all__ = ["SphinxAligner", "sphinx_word"]
 
@@ -19,7 +20,7 @@ _FRAME_US = 10_000
 
 def sphinx_word(word: str) -> str:
     """The dictionary form of a transcript word: lower case, outer punctuation removed."""
-    return re.sub(r"^[^\w']+|[^\w']+$", "", word.lower())
+    return strip_word(word.lower())
 
 
 class SphinxAligner:

@@ -19,6 +19,7 @@ import numpy as np
 from mmfuse.schemas.records import Cue
 from mmfuse.transforms.align.speech import FRAME_US, AudioCursor, frame_energy_db
 from mmfuse.transforms.align.tts import EspeakUnavailable, Synthesizer, TtsAligner, WordTime
+from mmfuse.transforms.text.tokens import strip_word
 
 __all__ = ["AlignedWord", "WordAligner", "align_transcript", "align_untimed", "cue_words", "split_sentences"]
 
@@ -56,7 +57,7 @@ def cue_words(text: str) -> list[str]:
     """The words of a cue as written, without surrounding punctuation."""
     out = []
     for token in text.split():
-        word = re.sub(r"^[^\w']+|[^\w']+$", "", token)
+        word = strip_word(token)
         if any(ch.isalnum() for ch in word):
             out.append(word)
     return out

@@ -17,27 +17,27 @@ import numpy as np
 
 from mmfuse.fs import join
 from mmfuse.schemas.tables import FeatureSpec
-from mmfuse.settings import ExtractConfig
+from mmfuse.settings import AnalyzerSettings
 from mmfuse.transforms.analyzers.artifacts import Artifact, load_artifact, save_artifact
+from mmfuse.transforms.analyzers.combiners import DocFreqFn, MomentsFn, SampleFn
 from mmfuse.transforms.analyzers.linear import apply_linear, fit_ica, fit_pca
 from mmfuse.transforms.analyzers.quantize import CLIP, quantize8
-from mmfuse.transforms.analyzers.stats import MomentsFn, SampleFn
-from mmfuse.transforms.analyzers.tfidf import DocFreqFn, TfidfLsa, fit_tfidf_lsa
+from mmfuse.transforms.analyzers.tfidf import TfidfLsa, fit_tfidf_lsa
 
-__all__ = ["FitAnalyzers", "artifact_names"]
+__all__ = ["FitAnalyzers", "LoadArtifact", "SaveArtifacts", "artifact_names"]
 
 
 def _window_key(row: dict) -> tuple:
     return (row["media_id"], row["window_index"])
 
 
-def artifact_names(config: ExtractConfig) -> dict[str, str]:
-    """Column → artifact file stem that a job with ``config`` fits or reads."""
+def artifact_names(analyzers: AnalyzerSettings, tfidf: bool) -> dict[str, str]:
+    """Column → artifact file stem that the analyzers fit or read (``tfidf``: ``--text tfidf``)."""
     names = {}
-    if config.reduce != "none":
+    if analyzers.reduce != "none":
         for column in ("visual", "audio"):
-            names[column] = f"{column}_{config.reduce}"
-    if config.text == "tfidf":
+            names[column] = f"{column}_{analyzers.reduce}"
+    if tfidf:
         names["text"] = "text_tfidf_lsa"
     return names
 
@@ -74,7 +74,10 @@ def _spec(base: FeatureSpec, artifact: Optional[Artifact], quantize: int) -> Fea
     return FeatureSpec(name, int(artifact.params.get("dims", base.dim)), config, base.model_hash, artifact.content_hash)
 
 
-class _Save(beam.DoFn):
+class SaveArtifacts(beam.DoFn):
+    """Artifact → its description, once written to ``folder`` (None, from a fit without rows,
+    writes nothing)."""
+
     def __init__(self, folder: str):
         self.folder = folder
 
@@ -83,23 +86,30 @@ class _Save(beam.DoFn):
             yield save_artifact(artifact, self.folder)
 
 
+class LoadArtifact(beam.PTransform):
+    """A one-element PCollection: the artifact ``name`` read from ``folder`` on a worker."""
+
+    def __init__(self, folder: str, name: str):
+        super().__init__()
+        self.folder, self.name = folder, name
+
+    def expand(self, pbegin):
+        return pbegin | "Name" >> beam.Create([self.name]) | "Load" >> beam.Map(lambda n, d: load_artifact(d, n), self.folder)
+
+
 class FitAnalyzers(beam.PTransform):
     """Window rows → ``{"rows", "specs", "artifacts"}``: rows with fitted columns, one
     ``{column: FeatureSpec}`` dict naming each artifact's hash, and artifact descriptions."""
 
-    def __init__(self, config: ExtractConfig, output: str, base_specs: Mapping[str, FeatureSpec]):
+    def __init__(self, analyzers: AnalyzerSettings, names: Mapping[str, str], output: str, base_specs: Mapping[str, FeatureSpec]):
         super().__init__()
-        self.config, self.output, self.base_specs = config, output, dict(base_specs)
+        self.analyzers, self.names, self.output, self.base_specs = analyzers, dict(names), output, dict(base_specs)
 
     def _fitted(self, rows, column: str, name: str):
-        cfg = self.config
+        cfg = self.analyzers
         p = rows.pipeline
         if cfg.artifacts_from:
-            return (
-                p
-                | f"Read_{name}" >> beam.Create([name])
-                | f"Load_{name}" >> beam.Map(lambda n, d: load_artifact(d, n), cfg.artifacts_from)
-            )
+            return p | f"Read_{name}" >> LoadArtifact(cfg.artifacts_from, name)
         if column == "text":
             tokens = rows | "Tokens" >> beam.Map(lambda r: r.get("tokens") or [])
             doc_freq = tokens | "DocFreq" >> beam.CombineGlobally(DocFreqFn())
@@ -125,12 +135,11 @@ class FitAnalyzers(beam.PTransform):
         return moments | f"Fit_{column}" >> beam.Map(_fit_column, beam.pvalue.AsSingleton(sample), cfg.reduce, cfg.dims, column)
 
     def expand(self, rows):
-        names = artifact_names(self.config)
-        fitted = {column: self._fitted(rows, column, name) for column, name in names.items()}
+        fitted = {column: self._fitted(rows, column, name) for column, name in self.names.items()}
         side = {column: beam.pvalue.AsSingleton(pc) for column, pc in fitted.items()}
-        applied = rows | "ApplyAnalyzers" >> beam.Map(lambda r, q, **arts: _apply(r, arts, q), self.config.quantize, **side)
+        applied = rows | "ApplyAnalyzers" >> beam.Map(lambda r, q, **arts: _apply(r, arts, q), self.analyzers.quantize, **side)
         base = self.base_specs
-        quantize = self.config.quantize
+        quantize = self.analyzers.quantize
         p = rows.pipeline
         specs = (
             p
@@ -138,6 +147,6 @@ class FitAnalyzers(beam.PTransform):
             | "Specs" >> beam.Map(lambda _, **arts: {c: _spec(base[c], a, quantize) for c, a in arts.items()}, **side)
         )
         folder = join(self.output, "artifacts")
-        saved = [pc | f"Save_{column}" >> beam.ParDo(_Save(folder)) for column, pc in fitted.items()]
+        saved = [pc | f"Save_{column}" >> beam.ParDo(SaveArtifacts(folder)) for column, pc in fitted.items()]
         artifacts = tuple(saved) | "Artifacts" >> beam.Flatten() if saved else p | "NoArtifacts" >> beam.Create([])
         return {"rows": applied, "specs": specs, "artifacts": artifacts}

@@ -26,6 +26,14 @@ _RANK_TOL = 1e-9
 _ICA_MAX_ITER = 400
 
 
+def deterministic_signs(columns: np.ndarray) -> np.ndarray:
+    """±1 per column, making each column's largest-magnitude entry positive: eigen- and singular
+    vectors are defined up to sign, and a fit must not flip from one run to the next."""
+    k = columns.shape[1]
+    signs = np.sign(columns[np.argmax(np.abs(columns), axis=0), np.arange(k)]) if k else np.ones(0)
+    return np.where(signs == 0, 1.0, signs)
+
+
 def _pca(moments: Moments, dims: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mean, cov = moments.mean_cov()
     values, vectors = np.linalg.eigh(cov)
@@ -34,8 +42,7 @@ def _pca(moments: Moments, dims: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     keep = int(np.sum(values > max(values[0], 0) * _RANK_TOL)) if len(values) else 0
     k = min(dims, keep)
     values, vectors = values[:k], vectors[:, :k]
-    signs = np.sign(vectors[np.argmax(np.abs(vectors), axis=0), np.arange(k)])
-    vectors = vectors * np.where(signs == 0, 1, signs)
+    vectors = vectors * deterministic_signs(vectors)
     return mean, values, vectors
 
 

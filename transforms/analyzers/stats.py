@@ -1,15 +1,12 @@
-"""Mergeable statistics: moments of vectors, and a deterministic bounded sample."""
+"""Mergeable statistics of vectors: n, Σx and Σxxᵀ."""
 
 from __future__ import annotations
 
-import hashlib
-import heapq
-from typing import Callable, Optional
+from typing import Optional
 
-import apache_beam as beam
 import numpy as np
 
-__all__ = ["Moments", "MomentsFn", "SampleFn"]
+__all__ = ["Moments"]
 
 
 class Moments:
@@ -42,76 +39,3 @@ class Moments:
         mean = self.total / self.n
         cov = self.outer / self.n - np.outer(mean, mean)
         return mean, (cov + cov.T) / 2
-
-
-class MomentsFn(beam.CombineFn):
-    """Moments of the vectors; inputs are buffered so the outer product runs on batches."""
-
-    _BATCH = 512
-
-    def create_accumulator(self):
-        return (Moments(), [])
-
-    def add_input(self, acc, vector):
-        moments, pending = acc
-        pending.append(vector)
-        if len(pending) >= self._BATCH:
-            moments.add_batch(np.stack(pending))
-            pending.clear()
-        return acc
-
-    def _flush(self, acc) -> Moments:
-        moments, pending = acc
-        if pending:
-            moments.add_batch(np.stack(pending))
-            pending.clear()
-        return moments
-
-    def merge_accumulators(self, accumulators):
-        total = Moments()
-        for acc in accumulators:
-            total = total.merge(self._flush(acc))
-        return (total, [])
-
-    def compact(self, acc):
-        return (self._flush(acc), [])
-
-    def extract_output(self, acc) -> Moments:
-        return self._flush(acc)
-
-
-def _priority(key) -> int:
-    return int.from_bytes(hashlib.blake2b(repr(key).encode(), digest_size=8).digest(), "big")
-
-
-class SampleFn(beam.CombineFn):
-    """A uniform sample of at most ``size`` elements, chosen by a hash of each element's key
-    (bottom-k): the same sample whatever the partitioning across workers, so a fit on it is
-    reproducible."""
-
-    def __init__(self, size: int, key: Callable):
-        self.size, self.key = size, key
-
-    def create_accumulator(self):
-        return []
-
-    def add_input(self, acc, element):
-        item = (-_priority(self.key(element)), repr(self.key(element)), element)
-        if len(acc) < self.size:
-            heapq.heappush(acc, item)
-        elif item[:2] > acc[0][:2]:
-            heapq.heapreplace(acc, item)
-        return acc
-
-    def merge_accumulators(self, accumulators):
-        merged = []
-        for acc in accumulators:
-            for item in acc:
-                if len(merged) < self.size:
-                    heapq.heappush(merged, item)
-                elif item[:2] > merged[0][:2]:
-                    heapq.heapreplace(merged, item)
-        return merged
-
-    def extract_output(self, acc) -> list:
-        return [e for _, _, e in sorted(acc, key=lambda it: (-it[0], it[1]))]

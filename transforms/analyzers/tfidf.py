@@ -1,6 +1,7 @@
 """TF-IDF over the dataset's window transcripts, reduced to ``dims`` by LSA (truncated SVD).
 
-The vocabulary and IDF come from document frequencies counted by a CombineFn (a document is a
+The vocabulary and IDF come from document frequencies counted by a CombineFn (``DocFreqFn``
+in :mod:`~mmfuse.transforms.analyzers.combiners`) (a document is a
 window's token list); the SVD is fitted on a bounded, deterministic sample of windows.
 """
 
@@ -9,38 +10,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Optional, Sequence
 
-import apache_beam as beam
 import numpy as np
 
 from mmfuse.transforms.analyzers.artifacts import Artifact
+from mmfuse.transforms.analyzers.linear import deterministic_signs
+from mmfuse.transforms.text.tokens import words_of
 
-__all__ = ["DocFreqFn", "TfidfLsa", "fit_tfidf_lsa", "words_of"]
-
-
-def words_of(tokens) -> list[str]:
-    return [t.lower() for t in tokens or () if any(ch.isalnum() for ch in t)]
-
-
-class DocFreqFn(beam.CombineFn):
-    """(number of documents, token → number of documents holding it)."""
-
-    def create_accumulator(self):
-        return [0, Counter()]
-
-    def add_input(self, acc, tokens):
-        acc[0] += 1
-        acc[1].update(set(words_of(tokens)))
-        return acc
-
-    def merge_accumulators(self, accumulators):
-        n, df = 0, Counter()
-        for a, c in accumulators:
-            n += a
-            df.update(c)
-        return [n, df]
-
-    def extract_output(self, acc):
-        return acc[0], dict(acc[1])
+__all__ = ["TfidfLsa", "fit_tfidf_lsa"]
 
 
 class TfidfLsa:
@@ -91,8 +67,7 @@ def fit_tfidf_lsa(doc_freq, sample: Sequence, dims: int, max_vocab: int, min_df:
     svd = TruncatedSVD(n_components=k, algorithm="randomized", random_state=0, n_iter=7)
     svd.fit(matrix)
     components = svd.components_
-    signs = np.sign(components[np.arange(k), np.argmax(np.abs(components), axis=1)])
-    components = components * np.where(signs == 0, 1, signs)[:, None]
+    components = components * deterministic_signs(components.T)[:, None]
     return Artifact(
         name="text_tfidf_lsa",
         kind="tfidf_lsa",

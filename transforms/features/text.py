@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmfuse.schemas.tables import FeatureSpec
+from mmfuse.transforms.text.tokens import words_of
 
 __all__ = ["TEXT_EXTRACTORS", "HashingText", "make_text_extractor"]
 
@@ -25,11 +26,11 @@ class HashingText:
         if self._vectorizer is None:
             from sklearn.feature_extraction.text import HashingVectorizer
 
-            self._vectorizer = HashingVectorizer(n_features=self.dim, analyzer=_lower_words, alternate_sign=False, norm="l2")
+            self._vectorizer = HashingVectorizer(n_features=self.dim, analyzer=words_of, alternate_sign=False, norm="l2")
         return self._vectorizer
 
     def __call__(self, tokens: list[str]) -> np.ndarray | None:
-        words = _lower_words(tokens)
+        words = words_of(tokens)
         if not words:
             return None
         return self._get().transform([tokens]).toarray()[0].astype(np.float32)
@@ -45,10 +46,6 @@ class HashingText:
                 "tokens": "nltk, lower-cased, words only",
             },
         )
-
-
-def _lower_words(tokens: list[str]) -> list[str]:
-    return [t.lower() for t in tokens if any(ch.isalnum() for ch in t)]
 
 
 def make_text_extractor(name: str, n_features: int = 256) -> HashingText:

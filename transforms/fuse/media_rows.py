@@ -1,15 +1,12 @@
-"""The media table (one row per input, whatever became of it) and the run's counts."""
+"""The media table: one row per input, whatever became of it, with its quality figures."""
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Iterable, Optional
-
-import apache_beam as beam
 
 from mmfuse.schemas.records import ChunkReport, ItemPlan, StreamInfo, merged_warnings
 
-__all__ = ["MediaRows", "RunCounts", "media_row"]
+__all__ = ["QUALITY", "cue_quality", "media_row", "quality_values"]
 
 
 # Alignment figures an item's plan may carry into its media row.
@@ -129,40 +126,8 @@ def media_row(
     }
 
 
-class _MediaRowFn(beam.DoFn):
-    def process(self, element):
-        _media_id, groups = element
-        plans = list(groups["plan"])
-        # Items that failed to probe have no plan: their row comes from the planning stage.
-        if plans:
-            facts = {}
-            for f in groups["facts"]:
-                facts.update(f)
-            yield media_row(plans[0], groups["reports"], sum(groups["windows"]), sum(groups["errors"]), facts)
-
-
-class MediaRows(beam.PTransform):
-    """``{"plans", "reports", "windows", "errors", "failed"[, "facts"]}`` → ``media/`` rows;
-    ``facts`` are ``(media_id, dict)`` figures of later stages."""
-
-    def expand(self, pcolls):
-        keyed = {
-            "plan": pcolls["plans"] | "KeyPlans" >> beam.Map(lambda p: (p.media_id, p)),
-            "reports": pcolls["reports"] | "KeyReports" >> beam.Map(lambda r: (r.media_id, r)),
-            "windows": pcolls["windows"]
-            | "KeyWindows" >> beam.Map(lambda w: (w["media_id"], 1))
-            | "CountWindows" >> beam.CombinePerKey(sum),
-            "errors": pcolls["errors"]
-            | "KeyErrors" >> beam.Map(lambda e: (e.media_id, 1))
-            | "CountErrors" >> beam.CombinePerKey(sum),
-            "facts": pcolls["facts"] if "facts" in pcolls else pcolls["plans"].pipeline | "NoFacts" >> beam.Create([]),
-        }
-        rows = keyed | "JoinMedia" >> beam.CoGroupByKey() | "MediaRow" >> beam.ParDo(_MediaRowFn())
-        return (rows, pcolls["failed"]) | "AllMediaRows" >> beam.Flatten()
-
-
 # Per-item figures summarised over the dataset in run.json: (name, media column, transform).
-_QUALITY = {
+QUALITY = {
     "aligned_word_ratio": ("aligned_word_ratio", float),
     "abs_transcript_offset_s": ("transcript_offset_us", lambda v: abs(v) / 1e6),
     "transcript_offset_over_1s": ("transcript_offset_us", lambda v: float(abs(v) > 1_000_000)),
@@ -177,51 +142,9 @@ _QUALITY = {
 }
 
 
-def _quality_values(row: dict):
-    for name, (column, f) in _QUALITY.items():
+def quality_values(row: dict):
+    """(name, value) of every dataset-level quality figure a media row has."""
+    for name, (column, f) in QUALITY.items():
         value = row.get(column)
         if value is not None and row.get("status") != "failed":
             yield name, f(value)
-
-
-class RunCounts(beam.CombineFn):
-    """Counts for ``run.json`` over media rows and error records:
-    ``inputs = ok + failed``, where ``ok`` includes ``partial`` and ``skipped`` items; and a
-    ``quality`` summary: the dataset mean of each alignment and quality figure over the items
-    that have it (``…_over_…`` entries are shares of items)."""
-
-    def create_accumulator(self):
-        return Counter()
-
-    def add_input(self, acc: Counter, element: dict):
-        if "stage" in element:  # an errors/ row
-            acc[f"error:{element['error_type']}"] += 1
-            acc["errors"] += 1
-            return acc
-        acc["inputs"] += 1
-        status = element["status"]
-        acc["failed" if status == "failed" else "ok"] += 1
-        if status in ("partial", "skipped"):
-            acc[status] += 1
-        acc["windows"] += element.get("n_windows") or 0
-        acc["frames"] += element.get("n_frames") or 0
-        for name, value in _quality_values(element):
-            acc[f"sum:{name}"] += value
-            acc[f"n:{name}"] += 1
-        return acc
-
-    def merge_accumulators(self, accumulators):
-        total = Counter()
-        for acc in accumulators:
-            total.update(acc)
-        return total
-
-    def extract_output(self, acc: Counter) -> dict:
-        counts = {k: int(acc.get(k, 0)) for k in ("inputs", "ok", "failed", "partial", "skipped", "windows", "frames", "errors")}
-        counts["errors_by_type"] = {k.split(":", 1)[1]: int(v) for k, v in sorted(acc.items()) if k.startswith("error:")}
-        quality = {}
-        for name in _QUALITY:
-            n = acc.get(f"n:{name}", 0)
-            quality[name] = {"items": int(n), "mean": round(acc[f"sum:{name}"] / n, 4) if n else None}
-        counts["quality"] = quality
-        return counts

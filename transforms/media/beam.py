@@ -1,29 +1,37 @@
-"""Decode tasks into per-frame visual features and per-window audio features.
+"""Stage media as Beam steps: probe each item and plan its chunks (PlanItems), then decode the
+tasks into per-frame visual features and per-window audio features (DecodeTasks).
 
-Extractors are built in ``setup()`` on the worker. A task that fails part way keeps what it
-produced, reports the failure, and sends a dead letter; the job goes on.
+An item that cannot be used at all goes to the dead letter and to the media table as
+``failed``; a transcript that cannot be read is an error of its own while the item goes on
+without text. Extractors are built in ``setup()`` on the worker. A task that fails part way
+keeps what it produced, reports the failure, and sends a dead letter; the job goes on.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Iterator
+from typing import Iterator, Optional
 
 import apache_beam as beam
 import numpy as np
 
+from mmfuse.clock import WindowGrid
 from mmfuse.errors import MediaError
-from mmfuse.schemas.records import AudioWindow, ChunkReport, DecodeTask, FrameRecord
-from mmfuse.settings import ExtractConfig
+from mmfuse.schemas.records import AudioWindow, ChunkReport, DecodeTask, FrameRecord, ItemPlan, MediaInfo, MediaItem
+from mmfuse.settings import DecodeSettings, FeatureSettings
 from mmfuse.transforms.align.shots import CutDetector
-from mmfuse.transforms.counters import Counter
+from mmfuse.transforms.counters import JobCounter
+from mmfuse.transforms.deadletter import ERRORS, FAILED, error_record, failed_media_row
 from mmfuse.transforms.features import make_audio_extractor, make_visual_extractor
 from mmfuse.transforms.features.visual import analysis_size
 from mmfuse.transforms.media.audio import AudioDecodeStats, iter_audio_blocks, iter_window_audio
-from mmfuse.transforms.media.plan import error_record
+from mmfuse.transforms.media.plan import decode_tasks, plan_chunks
+from mmfuse.transforms.media.probe import probe_media
 from mmfuse.transforms.media.video import VideoDecodeStats, iter_sampled_frames
+from mmfuse.transforms.text.cues import clamp_cues
+from mmfuse.transforms.text.transcripts import TEXT_SUBTITLE_CODECS, load_transcript_uri
 
-__all__ = ["AUDIO", "CUTS", "DecodeTasks", "ERRORS", "FRAMES", "REPORTS"]
+__all__ = ["AUDIO", "CUTS", "DecodeTasks", "FRAMES", "PlanItems", "REPORTS"]
 # Shot detection looks at the frames this long before a chunk (for its history of changes) and
 # after it (to confirm a cut near the end).
 _SHOT_PREROLL_US = 1_000_000
@@ -33,25 +41,86 @@ FRAMES = "frames"
 CUTS = "cuts"
 AUDIO = "audio"
 REPORTS = "reports"
-ERRORS = "errors"
 _LOG = logging.getLogger(__name__)
 
 
+class _PlanItemFn(beam.DoFn):
+    def __init__(self, decode: DecodeSettings, grid: WindowGrid):
+        self.decode, self.grid = decode, grid
+        self.probed = JobCounter("items_probed")
+        self.failed = JobCounter("items_failed")
+
+    def _embedded_source(self, info: MediaInfo) -> Optional[str]:
+        """The video itself when it carries a text subtitle stream and no transcript is given."""
+        if not info.item.video_uri:
+            return None
+        text = [s for s in info.other_streams if s.kind == "subtitle" and s.codec in TEXT_SUBTITLE_CODECS]
+        return info.item.video_uri if text or self.decode.subtitle_stream is not None else None
+
+    def process(self, item: MediaItem) -> Iterator:
+        try:
+            info = probe_media(item, self.decode.video_stream, self.decode.audio_stream)
+        except Exception as err:  # every per-item failure goes to the dead letter
+            if not isinstance(err, MediaError):
+                _LOG.exception("probing %s failed unexpectedly", item.uri)
+            self.failed.inc()
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(item.media_id, item.uri, "probe", err))
+            yield beam.pvalue.TaggedOutput(FAILED, failed_media_row(item))
+            return
+        self.probed.inc()
+        cues, fmt, clamped, timed, warnings = (), None, 0, True, list(info.warnings)
+        source = item.transcript_uri or self._embedded_source(info)
+        if source:
+            try:
+                transcript = load_transcript_uri(source, self.decode.subtitle_stream)
+                fmt, timed = transcript.format, transcript.timed
+                cues, clamped = clamp_cues(transcript.cues, info.duration_us, transcript.timed)
+                warnings.extend(transcript.warnings)  # cues reaching outside the media are counted, not warned of
+            except Exception as err:
+                record = error_record(item.media_id, source, "transcript", err)
+                warnings.append(f"transcript not used: {record.message}")
+                yield beam.pvalue.TaggedOutput(ERRORS, record)
+        yield ItemPlan(
+            info=info,
+            chunks=plan_chunks(item.media_id, info.duration_us, self.decode.chunk_us),
+            n_windows=self.grid.count(info.duration_us or 0),
+            cues=cues,
+            transcript_format=fmt,
+            n_cues_clamped=clamped,
+            warnings=tuple(warnings),
+            timed=timed,
+        )
+
+
+class PlanItems(beam.PTransform):
+    """Items → ``{"plans", "tasks", "errors", "failed"}``: probed items, their decode tasks
+    (shuffled so chunks of one long item spread over workers), dead letters, failed rows."""
+
+    def __init__(self, decode: DecodeSettings, grid: WindowGrid):
+        super().__init__()
+        self.decode, self.grid = decode, grid
+
+    def expand(self, items):
+        out = items | "Probe" >> beam.ParDo(_PlanItemFn(self.decode, self.grid)).with_outputs(ERRORS, FAILED, main="plans")
+        tasks = out.plans | "SplitTasks" >> beam.FlatMap(decode_tasks) | "SpreadTasks" >> beam.Reshuffle()
+        return {"plans": out.plans, "tasks": tasks, ERRORS: out[ERRORS], FAILED: out[FAILED]}
+
+
 class _DecodeFn(beam.DoFn):
-    def __init__(self, config: ExtractConfig):
-        self.config = config
-        self.chunks = Counter("video_chunks")
-        self.audio_tracks = Counter("audio_tracks")
-        self.frames = Counter("frames")
-        self.audio_windows = Counter("audio_windows")
-        self.failures = Counter("decode_failures")
+    def __init__(self, decode: DecodeSettings, features: FeatureSettings, grid: WindowGrid, shots: bool):
+        self.decode, self.features, self.grid, self.shots = decode, features, grid, shots
+        self.chunks = JobCounter("video_chunks")
+        self.audio_tracks = JobCounter("audio_tracks")
+        self.frames = JobCounter("frames")
+        self.audio_windows = JobCounter("audio_windows")
+        self.failures = JobCounter("decode_failures")
 
     def setup(self):
-        if self.config.visual != "cnn":
-            self.visual = make_visual_extractor(self.config.visual)
-        base_audio = "logmel" if self.config.audio == "rnn" else self.config.audio
-        self.audio = make_audio_extractor(base_audio, n_mels=self.config.n_mels)
-        window_samples = self.config.grid.window_us * 16000 // 1_000_000
+        if self.features.visual != "cnn":
+            self.visual = make_visual_extractor(self.features.visual)
+        base_audio = "logmel" if self.features.audio == "rnn" else self.features.audio
+        self.audio = make_audio_extractor(base_audio, n_mels=self.features.n_mels)
+        window_samples = self.grid.window_us * 16000 // 1_000_000
         self.sequence_frames = max(1, 1 + (window_samples - 400) // 160)
 
     def _padded_log_mel(self, samples) -> np.ndarray:
@@ -77,8 +146,8 @@ class _DecodeFn(beam.DoFn):
 
     def _converter(self, info):
         """Pixels of a kept frame as the visual extractor wants them, scaled by swscale."""
-        if self.config.visual == "cnn":
-            size = self.config.visual_input_size
+        if self.features.visual == "cnn":
+            size = self.features.visual_input_size
 
             def to_model_input(frame):
                 scale = size / min(frame.width, frame.height)
@@ -95,12 +164,12 @@ class _DecodeFn(beam.DoFn):
         info, chunk = task.info, task.chunk
         uri = info.item.video_uri
         convert = self._converter(info)
-        learned = self.config.visual == "cnn"
+        learned = self.features.visual == "cnn"
 
         stats = VideoDecodeStats()
         failed = False
         self.chunks.inc()
-        detector = CutDetector() if self.config.shots else None
+        detector = CutDetector() if self.shots else None
         shot_args = dict(watch=detector.feed, preroll_us=_SHOT_PREROLL_US, postroll_us=_SHOT_POSTROLL_US) if detector else {}
         try:
             for sampled in iter_sampled_frames(
@@ -108,10 +177,10 @@ class _DecodeFn(beam.DoFn):
                 info.video.index,
                 info.video_origin_us,
                 chunk,
-                self.config.fps,
+                self.decode.fps,
                 convert,
                 stats,
-                threads=self.config.decode_threads,
+                threads=self.decode.decode_threads,
                 **shot_args,
             ):
                 if learned:  # pixels go on to the model (RunInference), keyed by frame
@@ -147,10 +216,10 @@ class _DecodeFn(beam.DoFn):
                 info.audio_origin_us,
                 info.audio_t0,
                 stats=stats,
-                capture_errors=self.config.decode_threads == 1,
+                capture_errors=self.decode.captures_errors,
             )
-            learned = self.config.audio == "rnn"
-            for index, samples in iter_window_audio(blocks, self.config.grid, info.audio_t0):
+            learned = self.features.audio == "rnn"
+            for index, samples in iter_window_audio(blocks, self.grid, info.audio_t0):
                 if len(samples) < self.audio.min_samples:
                     continue
                 n += 1
@@ -173,10 +242,12 @@ class _DecodeFn(beam.DoFn):
 class DecodeTasks(beam.PTransform):
     """Tasks → ``{"frames", "audio", "reports", "errors", "cuts"}``."""
 
-    def __init__(self, config: ExtractConfig):
+    def __init__(self, decode: DecodeSettings, features: FeatureSettings, grid: WindowGrid, shots: bool = False):
         super().__init__()
-        self.config = config
+        self.decode, self.features, self.grid, self.shots = decode, features, grid, shots
 
     def expand(self, tasks):
-        out = tasks | "Decode" >> beam.ParDo(_DecodeFn(self.config)).with_outputs(AUDIO, REPORTS, ERRORS, CUTS, main=FRAMES)
+        out = tasks | "Decode" >> beam.ParDo(_DecodeFn(self.decode, self.features, self.grid, self.shots)).with_outputs(
+            AUDIO, REPORTS, ERRORS, CUTS, main=FRAMES
+        )
         return {FRAMES: out[FRAMES], AUDIO: out[AUDIO], REPORTS: out[REPORTS], ERRORS: out[ERRORS], CUTS: out[CUTS]}

@@ -10,12 +10,10 @@ and writes the complete tables again; so a rerun gives the same rows, never dupl
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-from typing import Iterator, Mapping, Optional
+from typing import Mapping, Optional
 
-import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
@@ -23,7 +21,7 @@ from mmfuse.fs import exists, join, open_read
 from mmfuse.schemas.records import MediaItem
 from mmfuse.settings import ExtractConfig
 
-__all__ = ["PENDING", "SKIPPED", "CarryOver", "Fingerprint", "config_fingerprint", "read_done", "split_items"]
+__all__ = ["PENDING", "SKIPPED", "config_fingerprint", "item_fingerprint", "read_done"]
 
 PENDING = "pending"
 SKIPPED = "skipped"
@@ -49,16 +47,10 @@ def _file_facts(uri: Optional[str]) -> Optional[list]:
         return [uri, None, None]
 
 
-class Fingerprint(beam.DoFn):
-    """MediaItem → the same item with its fingerprint."""
-
-    def __init__(self, config_hash: str):
-        self.config_hash = config_hash
-
-    def process(self, item: MediaItem) -> Iterator[MediaItem]:
-        facts = [_file_facts(u) for u in (item.video_uri, item.audio_uri, item.transcript_uri)]
-        digest = hashlib.sha256(json.dumps([self.config_hash, facts]).encode()).hexdigest()[:32]
-        yield dataclasses.replace(item, fingerprint=digest)
+def item_fingerprint(item: MediaItem, config_hash: str) -> str:
+    """Hash of the settings (``config_hash``) and of the item's files as they are now."""
+    facts = [_file_facts(u) for u in (item.video_uri, item.audio_uri, item.transcript_uri)]
+    return hashlib.sha256(json.dumps([config_hash, facts]).encode()).hexdigest()[:32]
 
 
 def read_done(output: str) -> dict[str, str]:
@@ -75,41 +67,3 @@ def read_done(output: str) -> dict[str, str]:
                 if row["status"] in ("ok", "partial", "skipped") and row["fingerprint"]:
                     done[row["media_id"]] = row["fingerprint"]
     return done
-
-
-class _Split(beam.DoFn):
-    def __init__(self, done: Mapping[str, str]):
-        self.done = dict(done)
-
-    def process(self, item: MediaItem):
-        if item.fingerprint and self.done.get(item.media_id) == item.fingerprint:
-            yield beam.pvalue.TaggedOutput(SKIPPED, item.media_id)
-        else:
-            yield item
-
-
-def split_items(items, done: Mapping[str, str]):
-    """Items → ``{"pending": items to process, "skipped": media_ids to carry over}``."""
-    out = items | "SplitResumed" >> beam.ParDo(_Split(done)).with_outputs(SKIPPED, main=PENDING)
-    return {PENDING: out[PENDING], SKIPPED: out[SKIPPED]}
-
-
-class CarryOver(beam.PTransform):
-    """The rows of skipped items from an earlier run's table (media rows marked skipped)."""
-
-    def __init__(self, output: str, table: str):
-        super().__init__()
-        self.output, self.table = output, table
-
-    def expand(self, skipped):
-        pattern = join(self.output, self.table, "*.parquet")
-        rows = skipped.pipeline | f"Read_{self.table}" >> beam.io.ReadFromParquet(pattern)
-        keep = beam.pvalue.AsList(skipped)
-
-        def mine(row, ids):
-            return row.get("media_id") in set(ids)
-
-        rows = rows | f"Keep_{self.table}" >> beam.Filter(mine, keep)
-        if self.table == "media":
-            rows = rows | "MarkSkipped" >> beam.Map(lambda r: {**r, "status": "skipped"})
-        return rows

@@ -1,81 +1,36 @@
-"""Write the tables as Parquet and ``run.json``, through Beam's FileSystems.
+"""Stage sinks as Beam steps: every table to Parquet shards (WriteTables), ``run.json`` once
+the tables are final (WriteRunSummary), and resume (Fingerprint, split_items, CarryOver).
 
 Tables are written by a sink of mmfuse's own rather than ``WriteToParquet``, because a feature
 column's metadata (its width, the hash of the model or the fitted projection that made it) is
-only known once the job has run. Rows are spread over ``part-SSSSS-of-NNNNN.parquet`` shards
-by a hash of their key, sorted inside each shard, so a rerun writes the same files; every
-table gets at least one file, so an empty ``errors/`` still carries its schema.
+only known once the job has run.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
+import dataclasses
 import json
-import platform
 import time
-from typing import Mapping, Optional
+from typing import Iterator, Mapping, Optional
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from mmfuse.fs import join, write_bytes
-from mmfuse.schemas.tables import FeatureSpec, read_feature_spec
-
-__all__ = ["WriteRunSummary", "WriteTables", "library_versions", "row_key", "table_prefix"]
-
-_ROWS_PER_SHARD = 20_000
-_ROW_GROUP = 5_000
-
-
-def table_prefix(output: str, table: str) -> str:
-    return join(output, table, "part")
-
-
-_KEY_COLUMNS = (
-    "media_id",
-    "window_index",
-    "pts_us",
-    "cue_index",
-    "shot_index",
-    "start_us",
-    "stage",
-    "error_type",
-    "word",
-    "message",
+from mmfuse.schemas.records import MediaItem
+from mmfuse.schemas.tables import FeatureSpec
+from mmfuse.transforms.sinks.files import (
+    ROWS_PER_SHARD,
+    library_versions,
+    row_key,
+    shard_of,
+    table_prefix,
+    with_metadata,
+    write_parquet,
 )
+from mmfuse.transforms.sinks.resume import PENDING, SKIPPED, item_fingerprint
 
-
-def row_key(row: dict) -> tuple:
-    """A stable sort key of a row of any table (missing values sort last)."""
-    return tuple((0, v) if (v := row.get(k)) is not None else (1, 0) for k in _KEY_COLUMNS)
-
-
-def _shard(row: dict, n: int) -> int:
-    digest = hashlib.blake2b(repr(row_key(row)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % n
-
-
-def _with_metadata(schema: pa.Schema, specs: Mapping[str, FeatureSpec], rows: list) -> pa.Schema:
-    """The schema with feature metadata; a vector column's width comes from the data."""
-    fields = []
-    for f in schema:
-        spec = specs.get(f.name) or read_feature_spec(f)
-        if spec is not None and pa.types.is_list(f.type):
-            dim = next((len(r[f.name]) for r in rows if r.get(f.name) is not None), spec.dim)
-            spec = FeatureSpec(spec.extractor, dim, spec.config, spec.model_hash, spec.artifact_hash)
-            f = f.with_metadata(spec.metadata())
-        fields.append(f)
-    return pa.schema(fields, metadata=schema.metadata)
-
-
-def _write_file(path: str, schema: pa.Schema, rows: list) -> None:
-    buf = io.BytesIO()
-    with pq.ParquetWriter(buf, schema, compression="snappy") as writer:
-        for i in range(0, max(len(rows), 1), _ROW_GROUP):
-            writer.write_table(pa.Table.from_pylist(rows[i : i + _ROW_GROUP], schema=schema))
-    write_bytes(path, buf.getvalue())
+__all__ = ["CarryOver", "Fingerprint", "WriteRunSummary", "WriteTables", "split_items"]
 
 
 class _WriteShard(beam.DoFn):
@@ -85,9 +40,9 @@ class _WriteShard(beam.DoFn):
     def process(self, element, count: int, specs: Mapping[str, FeatureSpec]):
         shard, rows = element
         rows = sorted(rows, key=row_key)
-        n = max(1, -(-count // _ROWS_PER_SHARD))
+        n = max(1, -(-count // ROWS_PER_SHARD))
         path = f"{self.prefix}-{shard:05d}-of-{n:05d}.parquet"
-        _write_file(path, _with_metadata(self.schema, specs, rows), rows)
+        write_parquet(path, with_metadata(self.schema, specs, rows), rows)
         yield path
 
 
@@ -98,7 +53,7 @@ class _WriteEmpty(beam.DoFn):
     def process(self, count: int, specs: Mapping[str, FeatureSpec]):
         if count == 0:
             path = f"{self.prefix}-00000-of-00001.parquet"
-            _write_file(path, _with_metadata(self.schema, specs, []), [])
+            write_parquet(path, with_metadata(self.schema, specs, []), [])
             yield path
 
 
@@ -113,7 +68,7 @@ class _WriteTable(beam.PTransform):
         n_shards = beam.pvalue.AsSingleton(count)
         files = (
             rows
-            | "Shard" >> beam.Map(lambda r, c: (_shard(r, max(1, -(-c // _ROWS_PER_SHARD))), r), n_shards)
+            | "Shard" >> beam.Map(lambda r, c: (shard_of(r, max(1, -(-c // ROWS_PER_SHARD))), r), n_shards)
             | "GroupShard" >> beam.GroupByKey()
             | "WriteShard" >> beam.ParDo(_WriteShard(self.prefix, self.schema), n_shards, specs)
         )
@@ -141,39 +96,6 @@ class WriteTables(beam.PTransform):
         for name, rows in tables.items():
             written[name] = rows | f"Write_{name}" >> _WriteTable(table_prefix(self.output, name), self.schemas[name], specs)
         return written
-
-
-def library_versions() -> dict:
-    """Versions of what shaped the output: decoders, feature libraries, Beam, Python."""
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for dist in (
-        "mmfuse",
-        "apache-beam",
-        "av",
-        "numpy",
-        "scipy",
-        "pyarrow",
-        "librosa",
-        "opencv-python-headless",
-        "scikit-learn",
-        "nltk",
-        "pocketsphinx",
-        "torch",
-        "sentence-transformers",
-    ):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            out[dist] = None
-    try:
-        import av
-
-        out["ffmpeg"] = av.ffmpeg_version_info
-    except Exception:
-        out["ffmpeg"] = None
-    return out
 
 
 class _WriteRunJson(beam.DoFn):
@@ -225,3 +147,51 @@ class WriteRunSummary(beam.PTransform):
         return counts | "WriteRunJson" >> beam.ParDo(
             _WriteRunJson(self.output, self.config, self.started_at, self.extra), beam.pvalue.AsList(artifacts), **side
         )
+
+
+class Fingerprint(beam.DoFn):
+    """MediaItem → the same item with its fingerprint."""
+
+    def __init__(self, config_hash: str):
+        self.config_hash = config_hash
+
+    def process(self, item: MediaItem) -> Iterator[MediaItem]:
+        yield dataclasses.replace(item, fingerprint=item_fingerprint(item, self.config_hash))
+
+
+class _Split(beam.DoFn):
+    def __init__(self, done: Mapping[str, str]):
+        self.done = dict(done)
+
+    def process(self, item: MediaItem):
+        if item.fingerprint and self.done.get(item.media_id) == item.fingerprint:
+            yield beam.pvalue.TaggedOutput(SKIPPED, item.media_id)
+        else:
+            yield item
+
+
+def split_items(items, done: Mapping[str, str]):
+    """Items → ``{"pending": items to process, "skipped": media_ids to carry over}``."""
+    out = items | "SplitResumed" >> beam.ParDo(_Split(done)).with_outputs(SKIPPED, main=PENDING)
+    return {PENDING: out[PENDING], SKIPPED: out[SKIPPED]}
+
+
+class CarryOver(beam.PTransform):
+    """The rows of skipped items from an earlier run's table (media rows marked skipped)."""
+
+    def __init__(self, output: str, table: str):
+        super().__init__()
+        self.output, self.table = output, table
+
+    def expand(self, skipped):
+        pattern = join(self.output, self.table, "*.parquet")
+        rows = skipped.pipeline | f"Read_{self.table}" >> beam.io.ReadFromParquet(pattern)
+        keep = beam.pvalue.AsList(skipped)
+
+        def mine(row, ids):
+            return row.get("media_id") in set(ids)
+
+        rows = rows | f"Keep_{self.table}" >> beam.Filter(mine, keep)
+        if self.table == "media":
+            rows = rows | "MarkSkipped" >> beam.Map(lambda r: {**r, "status": "skipped"})
+        return rows

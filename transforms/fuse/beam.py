@@ -1,0 +1,171 @@
+"""Stage fuse as Beam steps: window rows keyed by (media_id, window_index) from plans, frames
+and audio (FuseWindows); media rows joined from plans, decode reports and later stages' figures
+(MediaRows); and the run's counts over media rows (RunCounts).
+
+Every window of the grid up to an item's duration gets a row, plus any window past it that
+still holds decoded data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterator, Optional
+
+import apache_beam as beam
+
+from mmfuse.clock import WindowGrid
+from mmfuse.schemas.records import AudioWindow, FrameRecord, ItemPlan
+from mmfuse.settings import FeatureSettings
+from mmfuse.transforms.counters import JobCounter
+from mmfuse.transforms.features import make_text_extractor
+from mmfuse.transforms.fuse.media_rows import QUALITY, media_row, quality_values
+from mmfuse.transforms.fuse.windows import WindowText, mean_visual, window_texts
+
+__all__ = ["FuseWindows", "MediaRows", "RunCounts"]
+
+
+def _seeds(plan: ItemPlan, grid: WindowGrid) -> Iterator:
+    texts = window_texts(plan.cues, grid, plan.n_windows)
+    for i in range(plan.n_windows):
+        yield (plan.media_id, i), texts.get(i)
+
+
+def _frame_keys(frame: FrameRecord, grid: WindowGrid) -> Iterator:
+    for i in grid.containing(frame.pts_us):
+        yield (frame.media_id, i), frame
+
+
+class _FuseFn(beam.DoFn):
+    def __init__(self, grid: WindowGrid, features: FeatureSettings):
+        self.grid, self.features = grid, features
+        self.windows = JobCounter("windows")
+
+    def setup(self):
+        # Fitted (tfidf) and model (minilm) text features are added after fusion.
+        hashing = self.features.text == "hashing"
+        self.text = make_text_extractor(self.features.text, self.features.text_features) if hashing else None
+
+    def process(self, element) -> Iterator[dict]:
+        (media_id, index), groups = element
+        seeds = list(groups["seed"])
+        text: Optional[WindowText] = next((s for s in seeds if s is not None), None)
+        visual, n_frames = mean_visual(groups["frames"])
+        audio = next(iter(groups["audio"]), None)
+        start, end = self.grid.bounds(index)
+        text_vec = self.text(list(text.tokens)) if (text is not None and self.text is not None) else None
+        self.windows.inc()
+        yield {
+            "media_id": media_id,
+            "window_index": index,
+            "start_us": start,
+            "end_us": end,
+            "has_video": n_frames > 0,
+            "has_audio": audio is not None,
+            "has_text": text is not None,
+            "n_frames": n_frames,
+            "visual": None if visual is None else visual.tolist(),
+            "audio": None if audio is None else audio.features.tolist(),
+            "text": None if text_vec is None else text_vec.tolist(),
+            "transcript": None if text is None else text.transcript,
+            "tokens": None if text is None else list(text.tokens),
+            "cue_indices": None if text is None else list(text.cue_indices),
+        }
+
+
+class FuseWindows(beam.PTransform):
+    """``{"plans", "frames", "audio"}`` → window rows (dicts in the ``windows/`` schema).
+
+    Every window of the grid up to the item's duration gets a row, plus any window past it
+    that still holds decoded data.
+    """
+
+    def __init__(self, grid: WindowGrid, features: FeatureSettings):
+        super().__init__()
+        self.grid, self.features = grid, features
+
+    def expand(self, pcolls):
+        grid = self.grid
+        seeds = pcolls["plans"] | "WindowSeeds" >> beam.FlatMap(_seeds, grid)
+        frames = pcolls["frames"] | "FramesToWindows" >> beam.FlatMap(_frame_keys, grid)
+        audio = pcolls["audio"] | "KeyAudio" >> beam.Map(_key_audio)
+        grouped = {"seed": seeds, "frames": frames, "audio": audio} | "JoinWindows" >> beam.CoGroupByKey()
+        return grouped | "FuseRows" >> beam.ParDo(_FuseFn(self.grid, self.features))
+
+
+def _key_audio(a: AudioWindow):
+    return (a.media_id, a.window_index), a
+
+
+class _MediaRowFn(beam.DoFn):
+    def process(self, element):
+        _media_id, groups = element
+        plans = list(groups["plan"])
+        # Items that failed to probe have no plan: their row comes from the planning stage.
+        if plans:
+            facts = {}
+            for f in groups["facts"]:
+                facts.update(f)
+            yield media_row(plans[0], groups["reports"], sum(groups["windows"]), sum(groups["errors"]), facts)
+
+
+class MediaRows(beam.PTransform):
+    """``{"plans", "reports", "windows", "errors", "failed"[, "facts"]}`` → ``media/`` rows;
+    ``facts`` are ``(media_id, dict)`` figures of later stages."""
+
+    def expand(self, pcolls):
+        keyed = {
+            "plan": pcolls["plans"] | "KeyPlans" >> beam.Map(lambda p: (p.media_id, p)),
+            "reports": pcolls["reports"] | "KeyReports" >> beam.Map(lambda r: (r.media_id, r)),
+            "windows": pcolls["windows"]
+            | "KeyWindows" >> beam.Map(lambda w: (w["media_id"], 1))
+            | "CountWindows" >> beam.CombinePerKey(sum),
+            "errors": pcolls["errors"]
+            | "KeyErrors" >> beam.Map(lambda e: (e.media_id, 1))
+            | "CountErrors" >> beam.CombinePerKey(sum),
+            "facts": pcolls["facts"] if "facts" in pcolls else pcolls["plans"].pipeline | "NoFacts" >> beam.Create([]),
+        }
+        rows = keyed | "JoinMedia" >> beam.CoGroupByKey() | "MediaRow" >> beam.ParDo(_MediaRowFn())
+        return (rows, pcolls["failed"]) | "AllMediaRows" >> beam.Flatten()
+
+
+class RunCounts(beam.CombineFn):
+    """Counts for ``run.json`` over media rows and error records:
+    ``inputs = ok + failed``, where ``ok`` includes ``partial`` and ``skipped`` items; and a
+    ``quality`` summary: the dataset mean of each alignment and quality figure over the items
+    that have it (``…_over_…`` entries are shares of items)."""
+
+    def create_accumulator(self):
+        return Counter()
+
+    def add_input(self, acc: Counter, element: dict):
+        if "stage" in element:  # an errors/ row
+            acc[f"error:{element['error_type']}"] += 1
+            acc["errors"] += 1
+            return acc
+        acc["inputs"] += 1
+        status = element["status"]
+        acc["failed" if status == "failed" else "ok"] += 1
+        if status in ("partial", "skipped"):
+            acc[status] += 1
+        acc["windows"] += element.get("n_windows") or 0
+        acc["frames"] += element.get("n_frames") or 0
+        for name, value in quality_values(element):
+            acc[f"sum:{name}"] += value
+            acc[f"n:{name}"] += 1
+        return acc
+
+    def merge_accumulators(self, accumulators):
+        total = Counter()
+        for acc in accumulators:
+            total.update(acc)
+        return total
+
+    def extract_output(self, acc: Counter) -> dict:
+        counts = {k: int(acc.get(k, 0)) for k in ("inputs", "ok", "failed", "partial", "skipped", "windows", "frames", "errors")}
+        counts["errors_by_type"] = {k.split(":", 1)[1]: int(v) for k, v in sorted(acc.items()) if k.startswith("error:")}
+        quality = {}
+        for name in QUALITY:
+            n = acc.get(f"n:{name}", 0)
+            quality[name] = {"items": int(n), "mean": round(acc[f"sum:{name}"] / n, 4) if n else None}
+        counts["quality"] = quality
+        return counts
