@@ -15,8 +15,6 @@ from mmfuse.schemas.records import (
     Word,
 )
 from mmfuse.schemas.tables import (
-    ERRORS,
-    MEDIA,
     FeatureSpec,
     errors_schema,
     frames_schema,
@@ -32,12 +30,10 @@ __all__ = [
     "ChunkReport",
     "Cue",
     "DecodeTask",
-    "ERRORS",
     "ErrorRecord",
     "FeatureSpec",
     "FrameRecord",
     "ItemPlan",
-    "MEDIA",
     "MediaInfo",
     "MediaItem",
     "StreamInfo",

@@ -13,10 +13,8 @@ from typing import Mapping, Optional
 import pyarrow as pa
 
 __all__ = [
-    "ERRORS",
     "FEATURE_COLUMNS",
     "FeatureSpec",
-    "MEDIA",
     "STREAM",
     "TABLES",
     "errors_schema",
@@ -241,9 +239,6 @@ def errors_schema() -> pa.Schema:
         ]
     )
 
-
-MEDIA = media_schema()
-ERRORS = errors_schema()
 
 # Table name -> folder under --output.
 TABLES = ("windows", "media", "errors", "frames", "words", "shots", "alignments")
