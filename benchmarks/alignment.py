@@ -1,15 +1,25 @@
-"""Alignment accuracy on speech with exact ground truth.
+"""Word alignment on real human speech, against reference word timings.
 
-Makes speech with ../shared/tools/make_speech_truth.py (espeak-ng; several voices, speaking
-rates, subtitle shifts and A/V offsets), runs one `mmfuse.pipelines.extract` job over all of it with
-`--apply_transcript_offset --av_sync --align_words`, and compares the tables with the truth:
+Uses the shared corpus's speech/ (recorded speech; references from hand labels and from other
+aligners: gentle/Kaldi, HTS, P2FA, SPPAS). Every case is one `mmfuse.pipelines.extract` job with
+`--align_words`, in its own process, and is scored from its words/ table:
 
-  sentence boundaries   first/last aligned word of each sentence vs the sample-exact bounds
-                        (median target <= 40 ms)
-  subtitle offset       transcript_offset_us vs the shift written into the SRT (target <= 50 ms)
-  A/V offset            av_offset_us vs the audio delay of the video (target <= 40 ms)
+  untimed text         a plain transcript per item
+  timed cues           an SRT per item, one cue per sentence exactly on the speech
+  shifted cues         the same SRTs moved by -1.5, +0.5, +1 and +2 s (no --apply_transcript_offset)
+  mismatched           each audio with the plain transcript of another recording of similar length
+  cost                 CPU seconds of the aligning job minus the same job without --align_words,
+                       per minute of speech
+  French               SPPAS's French conversation (--language fr): French phonemes on the English
+                       model (the default), and espeak-ng + DTW (--align_method tts)
+  --hour               an hour of speech (gentle's Harvard list, repeated) with one plain
+                       transcript: CPU, peak RSS, onset error
 
-    python benchmarks/alignment.py [--tool ../shared/tools/make_speech_truth.py]
+Headline figures use the English items whose references pocketsphinx did not make; the
+LibriVox items (references made by pocketsphinx, the model mmfuse aligns with) are shown
+apart.
+
+    python benchmarks/alignment.py [--corpus ../shared/corpus] [--hour]
 """
 
 from __future__ import annotations
@@ -17,127 +27,162 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
+import resource
 import subprocess
 import sys
+import tempfile
+import time
 
+import numpy as np
 import pyarrow.parquet as pq
-from common import ROOT, run_extract
 
-DEFAULT_TOOL = os.path.join(ROOT, "..", "shared", "tools", "make_speech_truth.py")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
-# voice, words per minute, SRT shift (ms), A/V offset (ms), seed
-CASES = [
-    ("en-us", 160, 1250, 200, 1234),
-    ("en-us", 210, -700, -120, 7),
-    ("en-gb-x-rp", 140, 2500, 80, 11),
-    ("en-us+f3", 180, 400, -40, 23),
-    ("en-gb-x-rp", 190, -1800, 320, 42),
-]
+from mmfuse.testing.corpus import SpeechItem, onset_errors, percentile, speech_items, write_case  # noqa: E402
+
+INDEPENDENT = (
+    "praatio_bobby",
+    "praatio_mary",
+    "praatio_damon",
+    "parselmouth_northwind",
+    "gentle_harvard_list30",
+    "arctic_slt_a0009",
+)
+SAME_ENGINE = (
+    "librivox_austen_0870",
+    "librivox_austen_0880",
+    "librivox_austen_0890",
+    "librivox_austen_0920",
+    "librivox_austen_0930",
+)
+SHIFTS_S = (-1.5, 0.5, 1.0, 2.0)
 
 
-def make_cases(tool: str, folder: str) -> list[dict]:
-    made = []
-    for voice, rate, shift, av, seed in CASES:
-        name = f"{voice}_{rate}wpm_{shift:+d}ms_av{av:+d}ms".replace("+f", "_f")
-        out = os.path.join(folder, name)
-        if not os.path.exists(os.path.join(out, "truth.json")):
-            subprocess.run(
-                [
-                    sys.executable,
-                    tool,
-                    "--out-dir",
-                    out,
-                    "--voice",
-                    voice,
-                    "--rate",
-                    str(rate),
-                    "--shift-ms",
-                    str(shift),
-                    "--lead-in",
-                    "2.5",
-                    "--seed",
-                    str(seed),
-                    "--video",
-                    "--av-offset-ms",
-                    str(av),
-                ],
-                check=True,
-                capture_output=True,
-            )
-        truth = json.load(open(os.path.join(out, "truth.json")))
-        made.append({"name": name, "dir": out, "truth": truth, "shift_us": shift * 1000, "av_us": av * 1000})
-    return made
+def run_job(manifest: str, out: str, *flags: str) -> tuple[float, float]:
+    """(CPU seconds, peak RSS MiB) of one job in a process of its own."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    code = (
+        "import resource, sys; from mmfuse.pipelines.extract import main; rc = main(sys.argv[1:]); "
+        "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)"
+    )
+    args = ["--manifest", manifest, "--output", out, "--overwrite", "--runner", "FnApiRunner", *flags]
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(done.stdout[-2000:] + done.stderr[-3000:])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = next(int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("PEAK")) / 1024
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, peak
+
+
+def tables(out: str) -> tuple[list[dict], dict]:
+    words = pq.read_table(os.path.join(out, "words")).to_pylist()
+    media = {m["media_id"]: m for m in pq.read_table(os.path.join(out, "media")).to_pylist()}
+    return words, media
+
+
+def errors_of(words: list[dict], items: list[SpeechItem], plain: bool) -> list[float]:
+    return [e for item in items for e in onset_errors(words, item, plain)]
+
+
+def line(name: str, errors: list[float], extra: str = "") -> str:
+    placed = [e for e in errors if e != float("inf")]
+    return (
+        f"{name:<34} words {len(errors):>4}  median {percentile(errors, 0.5) * 1000:>6.1f} ms  "
+        f"p90 {percentile(errors, 0.9) * 1000:>7.1f} ms  placed {len(placed) / max(1, len(errors)):.2f}  {extra}"
+    )
+
+
+def case(folder: str, items: list[SpeechItem], mode: str, shift_us: int = 0, *flags: str):
+    manifest = write_case(os.path.join(folder, "in"), items, mode, shift_us)
+    out = os.path.join(folder, "out")
+    cpu, peak = run_job(manifest, out, "--align_words", *flags)
+    words, media = tables(out)
+    return words, media, cpu, peak
+
+
+def hour(corpus: str, folder: str) -> None:
+    """One hour of gentle's Harvard list (53.6 s) repeated, with the text repeated, untimed."""
+    import soundfile as sf
+
+    (item,) = speech_items(os.path.join(corpus, "speech"), "en", ["gentle_harvard_list30"])
+    audio, rate = sf.read(item.audio, dtype="float32")
+    n = int(np.ceil(3600 / item.duration_s))
+    wav = os.path.join(folder, "hour.wav")
+    with sf.SoundFile(wav, "w", samplerate=rate, channels=1, subtype="PCM_16") as f:
+        for _ in range(n):
+            f.write(audio)
+    text = os.path.join(folder, "hour.txt")
+    with open(text, "w") as f:
+        f.write("\n".join(item.lines * n) + "\n")
+    manifest = os.path.join(folder, "hour.jsonl")
+    with open(manifest, "w") as f:
+        f.write(json.dumps({"id": "hour", "audio": wav, "transcript": text}) + "\n")
+    base_cpu, _ = run_job(manifest, os.path.join(folder, "base"))
+    cpu, peak = run_job(manifest, os.path.join(folder, "out"), "--align_words")
+    words, media = tables(os.path.join(folder, "out"))
+    words.sort(key=lambda r: r["word_index"])
+    errors = []
+    for k in range(n):
+        for r, w in zip(words[k * len(item.words) : (k + 1) * len(item.words)], item.words):
+            ref = w["start"] + k * len(audio) / rate
+            errors.append(float("inf") if r["start_us"] is None else abs(r["start_us"] / 1e6 - ref))
+    minutes = n * item.duration_s / 60
+    print(line(f"hour ({minutes:.1f} min, plain text)", errors, f"ratio {media['hour']['aligned_word_ratio']}"))
+    print(
+        f"  aligning: {(cpu - base_cpu) / 3600:.3f} CPU-hours per hour of speech (job {cpu:.0f} CPU-s, "
+        f"without --align_words {base_cpu:.0f}); peak RSS {peak:.0f} MiB  (targets <= 0.5 CPU-hours, <= 1024 MiB)"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tool", default=DEFAULT_TOOL)
-    parser.add_argument("--runner", default="FnApiRunner")
+    parser.add_argument("--corpus", default=os.environ.get("MMFUSE_CORPUS", os.path.join(ROOT, "..", "shared", "corpus")))
+    parser.add_argument("--hour", action="store_true", help="also align an hour of speech with one plain transcript")
     args = parser.parse_args()
-    if not os.path.exists(args.tool):
-        print(f"speech generator not found: {args.tool}", file=sys.stderr)
+    speech = os.path.join(args.corpus, "speech")
+    if not os.path.isdir(speech):
+        print(f"no speech corpus at {speech}", file=sys.stderr)
         return 2
-    folder = os.path.join(ROOT, "out", "bench", "speech")
-    cases = make_cases(args.tool, folder)
-    manifest = os.path.join(folder, "manifest.jsonl")
-    with open(manifest, "w") as f:
-        for c in cases:
-            files = c["truth"]["files"]
-            f.write(
-                json.dumps(
-                    {
-                        "id": f"{c['name']}/audio",
-                        "audio": os.path.join(c["dir"], files["wav"]),
-                        "transcript": os.path.join(c["dir"], files["shifted_srt"]["path"]),
-                    }
-                )
-                + "\n"
-            )
-            f.write(json.dumps({"id": f"{c['name']}/video", "video": os.path.join(c["dir"], files["av_mp4"]["path"])}) + "\n")
-    out = os.path.join(folder, "out")
-    run_extract(manifest, out, "--apply_transcript_offset", "--av_sync", "--align_words", runner=args.runner)
-    media = {r["media_id"]: r for r in pq.read_table(os.path.join(out, "media")).to_pylist()}
-    words = pq.read_table(os.path.join(out, "words")).to_pylist()
-
-    boundary_errors, offset_errors, av_errors = [], [], []
-    print(f"{'case':<38} {'sentence bound err (ms) median/max':>36} {'sub offset err':>15} {'A/V err':>9}  methods")
-    for c in cases:
-        audio = media[f"{c['name']}/audio"]
-        video = media[f"{c['name']}/video"]
-        errs = []
-        methods = set()
-        for k, s in enumerate(c["truth"]["sentences"]):
-            mine = [
-                w for w in words if w["media_id"] == f"{c['name']}/audio" and w["cue_index"] == k and w["start_us"] is not None
-            ]
-            methods |= {w["method"] for w in mine}
-            if not mine:
-                continue
-            errs += [abs(mine[0]["start_us"] - s["start"] * 1e6), abs(max(w["end_us"] for w in mine) - s["end"] * 1e6)]
-        boundary_errors += errs
-        off = abs(audio["transcript_offset_us"] - c["shift_us"]) if audio["transcript_offset_us"] is not None else float("inf")
-        av = abs(video["av_offset_us"] - c["av_us"]) if video["av_offset_us"] is not None else float("inf")
-        offset_errors.append(off)
-        av_errors.append(av)
+    english = speech_items(speech, "en", INDEPENDENT)
+    same = speech_items(speech, "en", SAME_ENGINE)
+    minutes = sum(i.duration_s for i in english) / 60
+    started = time.time()
+    print(f"real English speech: {len(english)} items, {sum(len(i.words) for i in english)} words, {minutes:.2f} min\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        words, media, cpu, _ = case(os.path.join(tmp, "text"), english, "text")
+        base_cpu, _ = run_job(write_case(os.path.join(tmp, "text", "in"), english, "text"), os.path.join(tmp, "base"))
+        ratios = ", ".join(f"{m['aligned_word_ratio']:.2f}" for m in media.values())
+        print(line("untimed text", errors_of(words, english, True), f"aligned_word_ratio {ratios}"))
+        words, _, _, _ = case(os.path.join(tmp, "cues"), english, "cues")
+        print(line("timed cues on the speech", errors_of(words, english, False)))
+        shifted = []
+        for s in SHIFTS_S:
+            words, media, _, _ = case(os.path.join(tmp, f"shift{s}"), english, "cues", round(s * 1e6))
+            errs = errors_of(words, english, False)
+            shifted += errs
+            print(line(f"  cues {s:+.1f} s off", errs))
+        print(line("shifted cues, all", shifted))
+        every = speech_items(speech, "en")
+        _, media, _, _ = case(os.path.join(tmp, "mismatch"), every, "mismatch")
+        worst = max(m["aligned_word_ratio"] for m in media.values())
+        print(f"{'mismatched transcripts':<34} items {len(media):>4}  aligned_word_ratio max {worst:.2f}  (target <= 0.3)")
         print(
-            f"{c['name']:<38} {statistics.median(errs) / 1000:>20.1f} / {max(errs) / 1000:>6.1f}"
-            f" {off / 1000:>14.1f}ms {av / 1000:>7.1f}ms  {','.join(sorted(methods))}"
-            f"  (aligned {audio['aligned_word_ratio']:.2f})"
+            f"{'cost':<34} {(cpu - base_cpu) / minutes:.1f} CPU-s per minute of speech (aligning job minus the same job without)"
         )
-    print()
-    print(
-        f"sentence boundaries: median error {statistics.median(boundary_errors) / 1000:.1f} ms over "
-        f"{len(boundary_errors)} boundaries (target <= 40 ms)"
-    )
-    print(
-        f"subtitle offset:     median error {statistics.median(offset_errors) / 1000:.1f} ms, "
-        f"max {max(offset_errors) / 1000:.1f} ms (target <= 50 ms)"
-    )
-    print(
-        f"A/V offset:          median error {statistics.median(av_errors) / 1000:.1f} ms, "
-        f"max {max(av_errors) / 1000:.1f} ms (target <= 40 ms)"
-    )
+        words, _, _, _ = case(os.path.join(tmp, "same"), same, "text")
+        print(line("LibriVox (pocketsphinx references)", errors_of(words, same, True), "same engine: not a fair judge"))
+        french = speech_items(speech, "fr")
+        for method, label in (("auto", "French phonemes, English model"), ("tts", "French, espeak-ng + DTW")):
+            for mode in ("cues", "text"):
+                flags = ("--language", "fr", "--align_method", method)
+                words, media, _, _ = case(os.path.join(tmp, f"fr_{method}_{mode}"), french, mode, 0, *flags)
+                ratio = np.mean([m["aligned_word_ratio"] for m in media.values()])
+                name = f"{label}, {'timed cues' if mode == 'cues' else 'untimed'}"
+                print(line(name, errors_of(words, french, mode == "text"), f"mean aligned_word_ratio {ratio:.2f}"))
+        if args.hour:
+            hour(args.corpus, tmp)
+    print(f"\n({time.time() - started:.0f} s)")
     return 0
 
 

@@ -314,10 +314,14 @@ class AlignSettings:
     av_sync_seconds: float = setting(120.0, "Seconds examined by --av_sync.")
     align_words: bool = setting(
         False,
-        "Force-align every cue's words to the audio and write words/ (plain-text transcripts become timed sentence cues).",
+        "Align every word of the transcript to the audio with an acoustic model and write words/ "
+        "(plain-text transcripts become timed sentence cues). Implies --sync_transcripts: with a "
+        "confident offset estimate, the words are looked for where the speech is.",
     )
     align_method: Literal["auto", "sphinx", "tts"] = setting(
-        "auto", "auto: pocketsphinx for English, espeak-ng + DTW otherwise or when it fails."
+        "auto",
+        "auto and sphinx: pocketsphinx's acoustic model (other languages: with espeak-ng's phonemes of "
+        "--language); tts: speak the text with espeak-ng and match it by DTW.",
     )
     language: str = setting("en", "Transcript language (espeak-ng voice code for non-English alignment, e.g. de, fr).")
 
@@ -326,7 +330,7 @@ class AlignSettings:
         _need(self.max_transcript_offset > 0, "--max_transcript_offset must be positive")
         _need(self.av_sync_seconds > 0, "--av_sync_seconds must be positive")
         _need(bool(self.language), "--language must not be empty")
-        if self.apply_transcript_offset and not self.sync_transcripts:
+        if (self.apply_transcript_offset or self.align_words) and not self.sync_transcripts:
             object.__setattr__(self, "sync_transcripts", True)
 
     @property

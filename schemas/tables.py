@@ -185,12 +185,15 @@ def media_schema() -> pa.Schema:
 
 def words_schema() -> pa.Schema:
     """``words/`` (``--align_words``): one row per transcript word. ``cue_index`` is the cue's
-    place in the transcript (for plain text: the sentence's; -1 when the sentence was not
-    found); times are null where the word could not be aligned."""
+    place in the transcript (for plain text: the sentence cue's, -1 when the sentence was not
+    found); ``word_index`` is the word's place in its cue (for plain text: in the whole text),
+    so (``cue_index``, ``word_index``) is the reading order. Times are null where the word could
+    not be aligned; ``score`` is in (0, 1), 0.5 or more a confident placement."""
     return pa.schema(
         [
             pa.field("media_id", pa.string(), nullable=False),
             pa.field("cue_index", pa.int32(), nullable=False),
+            pa.field("word_index", pa.int32(), nullable=False),
             pa.field("word", pa.string(), nullable=False),
             pa.field("start_us", pa.int64()),
             pa.field("end_us", pa.int64()),

@@ -33,7 +33,7 @@ from mmfuse.transforms.align.semantic import SEMANTIC_CCA, assign_cues, fit_cca,
 from mmfuse.transforms.align.shots import Shot, shots_from_cuts
 from mmfuse.transforms.align.speech import AudioCursor
 from mmfuse.transforms.align.sync import estimate_offset, item_activity, shift_cues
-from mmfuse.transforms.align.words import WordAligner, align_transcript, align_untimed
+from mmfuse.transforms.align.words import WordAligner, align_transcript, align_untimed, confident_ratio
 from mmfuse.transforms.analyzers.artifacts import Artifact
 from mmfuse.transforms.analyzers.beam import LoadArtifact, SaveArtifacts
 from mmfuse.transforms.analyzers.combiners import SampleFn
@@ -65,6 +65,7 @@ class _AlignItemFn(beam.DoFn):
         cues, warnings = plan.cues, list(plan.warnings)
         info = plan.info
         stage = "align"
+        search_cues = None  # where the words of each cue are looked for, when not at its stated time
         try:
             if self.align.sync_transcripts and cues and plan.timed and info.has_audio:
                 stage = "sync_transcript"
@@ -77,6 +78,8 @@ class _AlignItemFn(beam.DoFn):
                         transcript_sync_confidence=estimate.confidence,
                     )
                     trusted = estimate.confidence >= _TRUSTED_SYNC
+                    if trusted:  # word alignment looks where the speech is, applied or not
+                        search_cues = shift_cues(cues, estimate)
                     if self.align.apply_transcript_offset and trusted:
                         cues, outside = clamp_cues(shift_cues(cues, estimate), info.duration_us, True)
                         facts["transcript_offset_applied"] = True
@@ -92,13 +95,14 @@ class _AlignItemFn(beam.DoFn):
                 stage = "align_words"
                 open_cursor = lambda: AudioCursor(info, capture_errors=self.capture_errors)  # noqa: E731
                 if plan.timed:
-                    words = list(align_transcript(open_cursor, cues, self.aligner))
+                    moved = cues if self.align.apply_transcript_offset else search_cues
+                    words = list(align_transcript(open_cursor, cues, self.aligner, search_cues=moved))
                 else:
                     text = " ".join(c.text for c in cues)
                     cues, words = align_untimed(open_cursor, text, self.aligner)
                     cues = tuple(cues)
-                placed = sum(w.start_us is not None for w in words)
-                facts.update(n_words=len(words), aligned_word_ratio=round(placed / len(words), 4) if words else None)
+                placed = sum(w.confident for w in words)
+                facts.update(n_words=len(words), aligned_word_ratio=confident_ratio(words))
                 self.aligned_words.inc(placed)
                 self.unaligned_words.inc(len(words) - placed)
                 for w in words:

@@ -21,7 +21,10 @@ _HOP = TARGET_RATE * FRAME_US // US_PER_SECOND  # 160 samples
 
 class AudioCursor:
     """Spans of an item's audio in increasing time order, decoded once, holding only what a
-    later request may still need (memory bounded by the longest span asked for)."""
+    later request may still need: the longest span asked for, and ``HISTORY_US`` before the
+    latest request's start (a request may start that much before an earlier one)."""
+
+    HISTORY_US = 10_000_000
 
     def __init__(self, info: MediaInfo, block_seconds: float = 10.0, capture_errors: bool = True):
         self.t0 = info.audio_t0
@@ -46,7 +49,8 @@ class AudioCursor:
 
     def span(self, start_us: int, end_us: int) -> tuple[int, np.ndarray]:
         """(index of the first sample, samples) for ``[start_us, end_us)``, fewer where the
-        stream ends. Requests must not start before an earlier request's start."""
+        stream ends. Requests must not start more than ``HISTORY_US`` before an earlier
+        request's start."""
         lo, hi = self.index_at(start_us), self.index_at(end_us)
         while not self._done and self._first + len(self._buf) < hi:
             try:
@@ -58,8 +62,9 @@ class AudioCursor:
                 self._buf, self._first = block, first
             else:
                 self._buf = np.concatenate([self._buf, block])
-        if lo > self._first:  # nothing before lo is asked for again
-            cut = min(lo - self._first, len(self._buf))
+        keep = self.index_at(start_us - self.HISTORY_US) if start_us > self.HISTORY_US else 0
+        if keep > self._first:  # nothing that far before lo is asked for again
+            cut = min(keep - self._first, len(self._buf))
             self._buf, self._first = self._buf[cut:], self._first + cut
         a = max(lo, self._first) - self._first
         b = max(a, min(hi, self._first + len(self._buf)) - self._first)

@@ -19,7 +19,7 @@ from scipy.signal import resample_poly
 
 from mmfuse.transforms.media.audio import TARGET_RATE
 
-__all__ = ["EspeakUnavailable", "Synthesizer", "TtsAligner", "WordTime"]
+__all__ = ["EspeakUnavailable", "Synthesizer", "TtsAligner", "WordTime", "phonemes"]
 
 # The library keeps global state (one voice, one callback): every call in a process goes
 # through this lock. It guards the C library, not data shared between elements.
@@ -78,6 +78,8 @@ def _library():
                 ctypes.POINTER(ctypes.c_uint),
                 ctypes.c_void_p,
             ]
+            lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+            lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
             rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0)
             if rate <= 0:
                 raise EspeakUnavailable("espeak-ng failed to initialise (is espeak-ng-data installed?)")
@@ -90,6 +92,17 @@ class WordTime:
     start_us: int
     end_us: int
     score: float
+
+
+def phonemes(text: str, voice: str = "en-us") -> str:
+    """espeak-ng's ASCII phoneme mnemonics of one word or clause (``"hello"`` → ``"h@l'oU"``)."""
+    lib, _ = _library()
+    with _LIBRARY_LOCK:
+        if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise EspeakUnavailable(f"espeak-ng has no voice {voice!r}")
+        pointer = ctypes.c_char_p(text.encode("utf-8"))
+        out = lib.espeak_TextToPhonemes(ctypes.byref(pointer), _CHARS_UTF8, 0)
+    return (out or b"").decode("utf-8", "replace")
 
 
 class Synthesizer:

@@ -36,6 +36,7 @@ _KEY_COLUMNS = (
     "window_index",
     "pts_us",
     "cue_index",
+    "word_index",
     "shot_index",
     "start_us",
     "stage",
