@@ -8,19 +8,10 @@ import pytest
 from conftest import RUNNER
 
 from mmfuse.pipelines import extract
+from mmfuse.testing.corpus import INDEPENDENT_EN as INDEPENDENT
 from mmfuse.testing.corpus import onset_errors, percentile, speech_items, write_case
 
 pytestmark = pytest.mark.corpus
-
-# English items whose references pocketsphinx did not make (hand-labelled, gentle/Kaldi, HTS, P2FA)
-INDEPENDENT = (
-    "praatio_bobby",
-    "praatio_mary",
-    "praatio_damon",
-    "parselmouth_northwind",
-    "gentle_harvard_list30",
-    "arctic_slt_a0009",
-)
 
 
 @pytest.fixture(scope="module")

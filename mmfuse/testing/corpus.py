@@ -11,7 +11,18 @@ from typing import Iterable, Optional, Sequence
 
 from mmfuse.testing.subtitles import write_srt
 
-__all__ = ["SpeechItem", "onset_errors", "percentile", "speech_items", "write_case"]
+__all__ = ["INDEPENDENT_EN", "SpeechItem", "onset_errors", "percentile", "speech_items", "write_case"]
+
+# English items whose references pocketsphinx did not make (hand-labelled, gentle/Kaldi, HTS,
+# P2FA): the fair judges of an aligner built on pocketsphinx's model.
+INDEPENDENT_EN = (
+    "praatio_bobby",
+    "praatio_mary",
+    "praatio_damon",
+    "parselmouth_northwind",
+    "gentle_harvard_list30",
+    "arctic_slt_a0009",
+)
 
 
 @dataclass(frozen=True)
