@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 from typing import Optional
 
@@ -34,7 +35,7 @@ from mmfuse.pipelines.summary import format_summary, read_run_json
 from mmfuse.schemas.tables import TABLES
 from mmfuse.transforms.counters import PROGRESS_ENV
 from mmfuse.transforms.extraction import artifact_files, feature_specs
-from mmfuse.transforms.inputs.listing import check_glob, check_manifest
+from mmfuse.transforms.inputs.listing import check_manifest, list_glob
 from mmfuse.transforms.sinks.resume import read_done
 
 __all__ = ["check_inputs", "check_resources", "main", "prepare_output", "run"]
@@ -52,8 +53,9 @@ def prepare_output(output: str, overwrite: bool) -> None:
     FileSystems.delete([join(output, t) for t in present])
 
 
-def check_inputs(job: JobArgs) -> int:
-    return check_manifest(job.manifest) if job.manifest else check_glob(job.videos)
+def check_inputs(job: JobArgs) -> tuple[int, frozenset]:
+    """(number of inputs, ``--videos`` ids that two files share without their extension)."""
+    return (check_manifest(job.manifest), frozenset()) if job.manifest else list_glob(job.videos)
 
 
 _LOCAL_RUNNERS = {"directrunner", "fnapirunner", "bundlebaseddirectrunner", "switchingdirectrunner", "prismrunner"}
@@ -117,7 +119,7 @@ def run(argv: Optional[list] = None, test_pipeline: Optional[beam.Pipeline] = No
     or :class:`InputError` before starting anything when flags or inputs are wrong."""
     argv = list(sys.argv[1:] if argv is None else argv)
     job = parse_args(argv)
-    n_inputs = check_inputs(job)
+    n_inputs, collisions = check_inputs(job)
     options = PipelineOptions(argv)
     check_resources(job, options)
     dry_run = bool(options.view_as(TestOptions).dry_run)
@@ -134,7 +136,7 @@ def run(argv: Optional[list] = None, test_pipeline: Optional[beam.Pipeline] = No
     elif not dry_run:
         prepare_output(job.output, job.overwrite)
     p = test_pipeline or beam.Pipeline(options=options)
-    build_pipeline(p, job, n_inputs, config_hash, done, target, specs)
+    build_pipeline(p, job, n_inputs, config_hash, done, target, specs, collisions)
     local = _runner_name(options) in _LOCAL_RUNNERS
     with _progress(local):
         result = p.run()
@@ -169,21 +171,62 @@ def _runner_name(options: PipelineOptions) -> str:
     return (options.view_as(StandardOptions).runner or "DirectRunner").rsplit(".", 1)[-1].lower()
 
 
+class _Interrupt:
+    """Ctrl-C in the main thread: Beam re-raises it from inside a step as a RuntimeError with
+    a traceback per stage; remembering that it came lets ``main`` end with one line."""
+
+    def __init__(self):
+        self.seen = False
+
+    def __call__(self, signum, frame):
+        self.seen = True
+        logging.disable(logging.CRITICAL)  # the runner's own reports of the stopped steps
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self):
+        try:
+            previous = signal.signal(signal.SIGINT, self)
+        except ValueError:  # not the main thread: leave signals alone
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            logging.disable(logging.NOTSET)
+
+
 def main(argv: Optional[list] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    interrupt = _Interrupt()
     try:
-        summary = run(argv)
-    except (ConfigError, InputError) as err:
-        print(f"mmfuse: error: {err}", file=sys.stderr)
-        return 2
-    except MmfuseError as err:
-        print(f"mmfuse: error: {err}", file=sys.stderr)
-        return 1
+        with interrupt.installed():
+            summary = run(argv)
+    except Exception as err:
+        if not interrupt.seen:
+            return _failed(err)
+        print("mmfuse: interrupted", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("mmfuse: interrupted", file=sys.stderr)
+        return 130
     if summary.get("dry_run"):
         print("mmfuse: dry run, job built and not submitted: " + json.dumps({k: v for k, v in summary.items() if k != "dry_run"}))
     else:
         print(format_summary(summary))
     return 0
+
+
+def _failed(err: Exception) -> int:
+    """Exit code and one line for mmfuse's own errors; anything else is a bug and propagates."""
+    if isinstance(err, (ConfigError, InputError)):
+        print(f"mmfuse: error: {err}", file=sys.stderr)
+        return 2
+    if isinstance(err, MmfuseError):
+        print(f"mmfuse: error: {err}", file=sys.stderr)
+        return 1
+    raise err
 
 
 if __name__ == "__main__":  # `python -m pipelines.X` from a checkout runs the installed module

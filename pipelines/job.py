@@ -56,14 +56,16 @@ def build_pipeline(
     done: Optional[Mapping[str, str]] = None,
     target: Optional[str] = None,
     specs: Optional[dict[str, FeatureSpec]] = None,
+    collisions: frozenset = frozenset(),
 ) -> None:
     """Wire the whole job onto ``p``. With ``done`` (media_id → fingerprint of an earlier run
     in ``job.output``), unchanged items are carried over; tables go to ``target``. ``specs``
-    (from ``feature_specs``) is computed when not given; model files are hashed there."""
+    (from ``feature_specs``) is computed when not given; model files are hashed there.
+    ``collisions``: ``--videos`` ids that keep their extension (two files share the stem)."""
     target = target or job.output
     cfg: ExtractConfig = job.config
     specs = specs if specs is not None else feature_specs(cfg.features, cfg.analyzers)
-    inputs = p | "Inputs" >> ReadInputs(job.manifest, job.videos)
+    inputs = p | "Inputs" >> ReadInputs(job.manifest, job.videos, collisions)
     items = inputs["items"] | "Fingerprint" >> beam.ParDo(Fingerprint(config_hash))
     skipped = None
     if done is not None:

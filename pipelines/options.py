@@ -121,9 +121,24 @@ def _check_beam_args(beam_args: list) -> None:
             raise ConfigError(f"unknown flag {flag}{hint} (mmfuse --help lists the flags)")
 
 
+def _check_glob_not_expanded(argv: list) -> None:
+    """``--videos data/*.mp4`` without quotes reaches us as ``--videos a.mp4 b.mp4 …``: the
+    shell expanded it, and all but the first file would be taken for other arguments."""
+    for i, arg in enumerate(argv):
+        if arg == "--videos" or arg.startswith("--videos="):
+            rest = argv[i + (1 if "=" in arg else 2) :]
+            extra = next((n for n, a in enumerate(rest) if a.startswith("-")), len(rest))
+            if extra:
+                raise ConfigError(
+                    f"--videos takes one glob, but {extra + 1} paths follow it: the shell expanded the pattern. "
+                    "Quote it: --videos 'data/clips/*.mp4'"
+                )
+
+
 def parse_args(argv: list) -> JobArgs:
     """Split ``argv`` into mmfuse's settings and Beam's flags; raise :class:`ConfigError` with
     a message naming the flag for anything wrong."""
+    _check_glob_not_expanded(argv)
     args, beam_args = build_parser().parse_known_args(argv)
     _check_beam_args(beam_args)
     values = vars(args)

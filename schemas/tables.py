@@ -157,6 +157,7 @@ def media_schema() -> pa.Schema:
             pa.field("audio_end_us", pa.int64()),
             pa.field("streams", pa.list_(STREAM)),
             pa.field("transcript_format", pa.string()),
+            pa.field("transcript_language", pa.string()),
             pa.field("n_cues", pa.int32()),
             pa.field("n_cues_clamped", pa.int32()),
             # alignment (--sync_transcripts, --av_sync, --align_words)

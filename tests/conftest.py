@@ -28,7 +28,7 @@ CUES = (
 
 def corpus_path() -> Path | None:
     value = os.environ.get("MMFUSE_CORPUS")
-    return Path(value) if value else None
+    return Path(value).resolve() if value else None
 
 
 @pytest.fixture(scope="session")

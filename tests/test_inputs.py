@@ -3,7 +3,15 @@ import json
 import pytest
 
 from mmfuse.errors import InputError
-from mmfuse.transforms.inputs.listing import check_glob, check_manifest, media_id_for, parse_manifest_line, sidecar_transcript
+from mmfuse.transforms.inputs.listing import (
+    check_glob,
+    check_manifest,
+    list_glob,
+    media_id_for,
+    parse_manifest_line,
+    sidecar_transcript,
+    transcript_language,
+)
 
 
 def test_manifest_line_resolves_relative_paths():
@@ -70,3 +78,86 @@ def test_glob_ids_and_sidecars(tmp_path):
     assert sidecar_transcript(str(tmp_path / "c.mp4")) is None
     with pytest.raises(InputError, match="no media file matches"):
         check_glob(str(tmp_path / "*.avi"))
+
+
+def test_files_sharing_a_stem_keep_their_extensions_in_ids(tmp_path):
+    for name in ("clip.mp4", "clip.mkv", "other.mp4", "clip.srt"):
+        (tmp_path / name).write_bytes(b"x")
+    pattern = str(tmp_path / "*")
+    n, collisions = list_glob(pattern)
+    assert n == 3 and collisions == {"clip"}
+    ids = {media_id_for(str(tmp_path / f), pattern, collisions) for f in ("clip.mp4", "clip.mkv", "other.mp4")}
+    assert ids == {"clip.mp4", "clip.mkv", "other"}
+
+
+def test_colliding_stems_are_two_items_in_a_job(tmp_path, events_video):
+    import shutil
+
+    import pyarrow.parquet as pq
+    from conftest import RUNNER
+
+    from mmfuse.pipelines import extract
+
+    shutil.copy(events_video["video"], tmp_path / "talk.mp4")
+    shutil.copy(events_video["video"], tmp_path / "talk.mov")
+    shutil.copy(events_video["srt"], tmp_path / "talk.en.srt")  # named the yt-dlp way
+    out = tmp_path / "out"
+    assert extract.main(["--videos", str(tmp_path / "talk.*"), "--output", str(out), "--runner", RUNNER]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["counts"]["inputs"] == run["config"]["listed_inputs"] == 2
+    media = sorted(pq.read_table(out / "media").to_pylist(), key=lambda r: r["media_id"])
+    assert [r["media_id"] for r in media] == ["talk.mov", "talk.mp4"]
+    assert all(r["transcript_language"] == "en" and r["n_cues"] == 3 for r in media)
+
+
+def test_a_glob_the_shell_expanded_is_explained():
+    from mmfuse.errors import ConfigError
+    from mmfuse.pipelines.options import parse_args
+
+    with pytest.raises(ConfigError, match="3 paths follow it: the shell expanded the pattern. Quote it"):
+        parse_args(["--videos", "a.mp4", "b.mp4", "c.mp4", "--output", "o"])
+    with pytest.raises(ConfigError, match="2 paths follow it"):
+        parse_args(["--output", "o", "--videos=a.mp4", "b.mp4"])
+    assert parse_args(["--videos", "data/*.mp4", "--output", "o", "--runner", "FnApiRunner"]).videos == "data/*.mp4"
+
+
+def test_ctrl_c_ends_with_one_line_and_exit_130(tmp_path, events_video):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT, RUNNER, kill_group
+
+    lines = [json.dumps({"id": f"v{k}", "video": events_video["video"], "transcript": events_video["srt"]}) for k in range(24)]
+    (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n")
+    args = ["--manifest", str(tmp_path / "m.jsonl"), "--output", str(tmp_path / "out"), "--runner", RUNNER]
+    args += ["--fps", "0", "--av_sync", "--align_words"]  # long enough to be stopped half way
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mmfuse.pipelines.extract", *args],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MMFUSE_PROGRESS": "1"},  # progress lines on stderr: the job is running
+    )
+    try:
+        first = proc.stderr.readline()
+        assert first.startswith("mmfuse ["), first
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            kill_group(proc)
+    lines = [line for line in err.splitlines() if not line.startswith("mmfuse [")]
+    assert proc.returncode == 130 and lines == ["mmfuse: interrupted"], (proc.returncode, err[-2000:])
+
+
+def test_subtitles_named_with_a_language_are_found(tmp_path):
+    for name in ("a.mp4", "a.pt-BR.vtt", "a.en.srt", "b.mp4", "b.fr.srt", "b.notes.srt", "c.mp4", "cc.en.srt"):
+        (tmp_path / name).write_bytes(b"x")
+    assert sidecar_transcript(str(tmp_path / "a.mp4")) == str(tmp_path / "a.en.srt")  # English first
+    assert sidecar_transcript(str(tmp_path / "b.mp4")) == str(tmp_path / "b.fr.srt")  # "notes" is no language
+    assert sidecar_transcript(str(tmp_path / "c.mp4")) is None  # cc.en.srt belongs to another stem
+    assert transcript_language(str(tmp_path / "a.pt-BR.vtt")) == "pt-BR" and transcript_language("x/a.srt") is None

@@ -53,7 +53,7 @@ def speech_items(folder: str, language: str = "en", ids: Optional[Iterable[str]]
             SpeechItem(
                 rec["id"],
                 language,
-                os.path.join(folder, rec["audio"]),
+                os.path.abspath(os.path.join(folder, rec["audio"])),
                 float(rec["duration_s"]),
                 tuple(words),
                 lines,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterable, Optional
 
 from mmfuse.schemas.records import ChunkReport, ItemPlan, StreamInfo, merged_warnings
+from mmfuse.transforms.inputs.listing import transcript_language
 
 __all__ = ["QUALITY", "cue_quality", "media_row", "quality_values"]
 
@@ -114,6 +115,7 @@ def media_row(
         "audio_end_us": max(audio_ends) if audio_ends else None,
         "streams": streams,
         "transcript_format": plan.transcript_format,
+        "transcript_language": transcript_language(item.transcript_uri),
         "n_cues": len(plan.cues),
         "n_cues_clamped": facts.get("n_cues_clamped", plan.n_cues_clamped),
         **{k: facts.get(k) for k in _FACTS},

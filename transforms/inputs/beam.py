@@ -43,27 +43,28 @@ class ReadManifest(beam.PTransform):
 
 
 class _ItemForVideo(beam.DoFn):
-    def __init__(self, pattern: str):
-        self.pattern = pattern
+    def __init__(self, pattern: str, collisions: frozenset):
+        self.pattern, self.collisions = pattern, collisions
 
     def process(self, metadata):
         path = metadata.path
         if is_transcript(path):
             return
-        yield MediaItem(media_id_for(path, self.pattern), path, None, sidecar_transcript(path))
+        yield MediaItem(media_id_for(path, self.pattern, self.collisions), path, None, sidecar_transcript(path))
 
 
 class DiscoverVideos(beam.PTransform):
     """MediaItems for the files a glob matches, each with the transcript beside it
-    (same stem; ``.srt``, then ``.vtt``, then ``.json``) when there is one."""
+    (same stem; ``.srt``, then ``.vtt``, then ``.json``) when there is one. Ids in
+    ``collisions`` (two files with one stem) keep their extension."""
 
-    def __init__(self, pattern: str):
+    def __init__(self, pattern: str, collisions: frozenset = frozenset()):
         super().__init__()
-        self.pattern = pattern
+        self.pattern, self.collisions = pattern, frozenset(collisions)
 
     def expand(self, pbegin):
         matches = pbegin | "MatchVideos" >> fileio.MatchFiles(self.pattern)
-        items = matches | "VideoItems" >> beam.ParDo(_ItemForVideo(self.pattern))
+        items = matches | "VideoItems" >> beam.ParDo(_ItemForVideo(self.pattern, self.collisions))
         errors = pbegin | "NoInputErrors" >> beam.Create([])
         return {"items": items, ERRORS: errors}
 
@@ -71,14 +72,14 @@ class DiscoverVideos(beam.PTransform):
 class ReadInputs(beam.PTransform):
     """Items from exactly one of a manifest or a glob; returns ``{"items", "errors"}``."""
 
-    def __init__(self, manifest: Optional[str] = None, videos: Optional[str] = None):
+    def __init__(self, manifest: Optional[str] = None, videos: Optional[str] = None, collisions: frozenset = frozenset()):
         super().__init__()
         if bool(manifest) == bool(videos):
             raise InputError("give exactly one of --manifest FILE.jsonl or --videos GLOB")
-        self.manifest, self.videos = manifest, videos
+        self.manifest, self.videos, self.collisions = manifest, videos, frozenset(collisions)
 
     def expand(self, pbegin):
         if self.manifest:
             out = pbegin | "Manifest" >> ReadManifest(self.manifest)
             return {"items": out.items, ERRORS: out[ERRORS]}
-        return pbegin | "Videos" >> DiscoverVideos(self.videos)
+        return pbegin | "Videos" >> DiscoverVideos(self.videos, self.collisions)

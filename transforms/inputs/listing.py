@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from collections import Counter
 from typing import Iterator, Optional
 
 from apache_beam.io.filesystems import FileSystems
@@ -114,34 +115,60 @@ def _absolute(uri: str) -> str:
     return uri if "://" in uri else posixpath.abspath(uri)
 
 
-def media_id_for(path: str, pattern: str) -> str:
-    """Path relative to the glob's fixed folder, without extension: unique per match."""
+def media_id_for(path: str, pattern: str, collisions: frozenset = frozenset()) -> str:
+    """Path relative to the glob's fixed folder, without extension; with the extension when
+    another match has the same id without it (``collisions``, from :func:`list_glob`)."""
     base = _absolute(_glob_base(pattern) or ".")
     path = _absolute(path)
     base = base.rstrip("/") + "/"
     rel = path[len(base) :] if path.startswith(base) else posixpath.basename(path)
-    return posixpath.splitext(rel)[0]
+    stem = posixpath.splitext(rel)[0]
+    return rel if stem in collisions else stem
 
 
 def is_transcript(path: str) -> bool:
     return posixpath.splitext(path.lower())[1] in TRANSCRIPT_EXTENSIONS
 
 
-def check_glob(pattern: str) -> int:
-    """Number of media files ``pattern`` matches; :class:`InputError` when there are none."""
+def list_glob(pattern: str) -> tuple[int, frozenset]:
+    """(number of media files ``pattern`` matches, ids that two of them would share without
+    their extension: ``clip.mp4`` and ``clip.mkv``); :class:`InputError` when none match."""
     try:
         results = FileSystems.match([pattern])
     except Exception as err:
         raise InputError(f"cannot list {pattern}: {err}") from None
-    n = sum(1 for r in results for m in r.metadata_list if not is_transcript(m.path))
-    if n == 0:
+    ids = Counter(media_id_for(m.path, pattern) for r in results for m in r.metadata_list if not is_transcript(m.path))
+    if not ids:
         raise InputError(f"no media file matches {pattern!r}")
-    return n
+    return sum(ids.values()), frozenset(i for i, n in ids.items() if n > 1)
+
+
+def check_glob(pattern: str) -> int:
+    """Number of media files ``pattern`` matches; :class:`InputError` when there are none."""
+    return list_glob(pattern)[0]
+
+
+# Subtitles named the way yt-dlp and players name them: talk.en.srt, talk.pt-BR.vtt
+_LANGUAGE_TAG = re.compile(r"\.([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?)\.(srt|vtt)$")
+
+
+def transcript_language(uri: Optional[str]) -> Optional[str]:
+    """The language tag in a subtitle file's name (``talk.en.srt`` → ``en``), or None."""
+    m = _LANGUAGE_TAG.search(uri or "")
+    return m.group(1) if m else None
 
 
 def sidecar_transcript(video_uri: str) -> Optional[str]:
+    """The transcript beside a video: same stem with ``.srt``, ``.vtt`` or ``.json``; else
+    ``stem.LANG.srt`` / ``stem.LANG.vtt`` (English first, then by name)."""
     stem = posixpath.splitext(video_uri)[0]
     for ext in _SIDECAR_ORDER:
         if exists(stem + ext):
             return stem + ext
-    return None
+    try:
+        found = [m.path for r in FileSystems.match([stem + ".*.srt", stem + ".*.vtt"]) for m in r.metadata_list]
+    except Exception:  # an unreachable store: the item goes on without a transcript
+        return None
+    tagged = [p for p in found if transcript_language(p) and posixpath.dirname(p) == posixpath.dirname(stem)]
+    tagged = [p for p in tagged if _LANGUAGE_TAG.sub("", p) == stem]
+    return min(tagged, key=lambda p: (not transcript_language(p).lower().startswith("en"), p)) if tagged else None
