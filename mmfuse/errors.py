@@ -8,10 +8,12 @@ __all__ = [
     "ConfigError",
     "DecodeError",
     "InputError",
+    "InputTooLarge",
     "MediaError",
     "MediaNotFound",
     "MmfuseError",
     "NoDecodableStream",
+    "NotAFile",
     "TranscriptError",
     "UnreadableContainer",
 ]
@@ -43,6 +45,19 @@ class MediaError(MmfuseError):
 
 class MediaNotFound(MediaError):
     error_type = "not_found"
+
+
+class NotAFile(MediaError):
+    """The path names a directory, a FIFO, a device or a socket: only regular files are read
+    (opening a FIFO blocks forever; a device can be read forever)."""
+
+    error_type = "not_a_file"
+
+
+class InputTooLarge(MediaError):
+    """A file is larger than the limit set for its kind (``--max_transcript_mb``)."""
+
+    error_type = "too_large"
 
 
 class UnreadableContainer(MediaError):

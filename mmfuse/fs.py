@@ -2,19 +2,46 @@
 
 from __future__ import annotations
 
+import os
 import posixpath
-from typing import BinaryIO
+import stat
+from typing import BinaryIO, Optional
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from mmfuse.errors import MediaNotFound
+from mmfuse.errors import InputTooLarge, MediaNotFound, NotAFile
 
 __all__ = ["exists", "join", "move_tree", "open_read", "read_bytes", "resolve", "write_bytes"]
 
 
+def _local_path(uri: str) -> Optional[str]:
+    if uri.startswith("file://"):
+        return uri[len("file://") :]
+    return None if "://" in uri else uri
+
+
+def _check_regular(uri: str) -> None:
+    """Only regular files are opened: a FIFO would block the open forever, a device (or a link
+    to ``/dev/zero``) could be read forever, a directory is no media."""
+    path = _local_path(uri)
+    if path is None:
+        return
+    try:
+        mode = os.stat(path).st_mode  # follows links: a link to a device is a device
+    except FileNotFoundError:
+        raise MediaNotFound(f"no such file: {uri}") from None
+    except OSError:
+        return  # unreadable: opening says why
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise NotAFile(f"{uri} is {kind}, not a file")
+
+
 def open_read(uri: str) -> BinaryIO:
-    """Open ``uri`` for binary reading, without guessing a compression from its name."""
+    """Open ``uri`` for binary reading, without guessing a compression from its name; local
+    paths must be regular files (:class:`~mmfuse.errors.NotAFile` otherwise)."""
+    _check_regular(uri)
     try:
         return FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED)
     except Exception as err:  # each filesystem raises its own type for a missing object
@@ -23,9 +50,14 @@ def open_read(uri: str) -> BinaryIO:
         raise
 
 
-def read_bytes(uri: str) -> bytes:
+def read_bytes(uri: str, limit: Optional[int] = None) -> bytes:
+    """The whole file; with ``limit``, :class:`~mmfuse.errors.InputTooLarge` beyond that many
+    bytes (read no further than one byte past it)."""
     with open_read(uri) as f:
-        return f.read()
+        data = f.read() if limit is None else f.read(limit + 1)
+    if limit is not None and len(data) > limit:
+        raise InputTooLarge(f"{uri} is larger than {limit} bytes")
+    return data
 
 
 def write_bytes(uri: str, data: bytes, mime_type: str = "application/octet-stream") -> None:

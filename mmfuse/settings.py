@@ -146,6 +146,9 @@ class DecodeSettings:
         "For items without a transcript file: read this subtitle stream of the video (0 = first "
         "subtitle stream). By default the first text subtitle stream is used when there is one.",
     )
+    max_transcript_mb: float = setting(
+        64.0, "Largest transcript file read, in MB; a larger one is an error of the item (too_large), which goes on without text."
+    )
 
     def __post_init__(self):
         _need(self.fps >= 0, f"--fps must be 0 (every frame) or positive, got {self.fps}")
@@ -158,10 +161,15 @@ class DecodeSettings:
         for name in ("video_stream", "audio_stream", "subtitle_stream"):
             value = getattr(self, name)
             _need(value is None or value >= 0, f"--{name} must be >= 0")
+        _need(self.max_transcript_mb > 0, "--max_transcript_mb must be positive")
 
     @property
     def chunk_us(self) -> int:
         return seconds_to_us(self.chunk_seconds)
+
+    @property
+    def max_transcript_bytes(self) -> int:
+        return int(self.max_transcript_mb * 1_000_000)
 
     @property
     def captures_errors(self) -> bool:

@@ -161,3 +161,39 @@ def test_subtitles_named_with_a_language_are_found(tmp_path):
     assert sidecar_transcript(str(tmp_path / "b.mp4")) == str(tmp_path / "b.fr.srt")  # "notes" is no language
     assert sidecar_transcript(str(tmp_path / "c.mp4")) is None  # cc.en.srt belongs to another stem
     assert transcript_language(str(tmp_path / "a.pt-BR.vtt")) == "pt-BR" and transcript_language("x/a.srt") is None
+
+
+def test_special_files_and_oversized_transcripts_are_typed_errors_and_never_hang(tmp_path, events_video):
+    import os
+
+    import pyarrow.parquet as pq
+    from conftest import RUNNER, run_cli
+
+    os.mkfifo(tmp_path / "fifo.mp4")
+    os.mkfifo(tmp_path / "fifo.srt")
+    (tmp_path / "folder.mp4").mkdir()
+    os.symlink("/dev/zero", tmp_path / "zero.srt")
+    (tmp_path / "big.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\n" + "word " * 400_000 + "\n")  # 2 MB
+    items = [
+        {"id": "good", "video": events_video["video"], "transcript": events_video["srt"]},
+        {"id": "fifo", "video": str(tmp_path / "fifo.mp4")},
+        {"id": "folder", "video": str(tmp_path / "folder.mp4")},
+        {"id": "fifo_text", "video": events_video["video"], "transcript": str(tmp_path / "fifo.srt")},
+        {"id": "zero_text", "video": events_video["video"], "transcript": str(tmp_path / "zero.srt")},
+        {"id": "big_text", "video": events_video["video"], "transcript": str(tmp_path / "big.srt")},
+    ]
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
+    out = tmp_path / "out"
+    run_cli(
+        ["--manifest", str(tmp_path / "m.jsonl"), "--output", str(out), "--runner", RUNNER, "--max_transcript_mb", "1"],
+        timeout=180,
+    )
+    media = {r["media_id"]: r for r in pq.read_table(out / "media").to_pylist()}
+    errors = {(r["media_id"], r["stage"]): r["error_type"] for r in pq.read_table(out / "errors").to_pylist()}
+    assert media["good"]["status"] == "ok" and media["good"]["n_cues"] == 3
+    assert media["fifo"]["status"] == media["folder"]["status"] == "failed"
+    assert errors[("fifo", "probe")] == errors[("folder", "probe")] == "not_a_file"
+    assert errors[("fifo_text", "transcript")] == errors[("zero_text", "transcript")] == "not_a_file"
+    assert errors[("big_text", "transcript")] == "too_large"
+    for k in ("fifo_text", "zero_text", "big_text"):  # the item goes on without text
+        assert media[k]["status"] == "partial" and media[k]["n_cues"] == 0 and media[k]["n_windows"] == 8

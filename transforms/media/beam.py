@@ -72,7 +72,7 @@ class _PlanItemFn(beam.DoFn):
         source = item.transcript_uri or self._embedded_source(info)
         if source:
             try:
-                transcript = load_transcript_uri(source, self.decode.subtitle_stream)
+                transcript = load_transcript_uri(source, self.decode.subtitle_stream, self.decode.max_transcript_bytes)
                 fmt, timed = transcript.format, transcript.timed
                 cues, clamped = clamp_cues(transcript.cues, info.duration_us, transcript.timed)
                 warnings.extend(transcript.warnings)  # cues reaching outside the media are counted, not warned of

@@ -100,12 +100,12 @@ def is_transcript_file(uri: str) -> bool:
     return posixpath.splitext(uri.lower())[1] in TRANSCRIPT_EXTENSIONS
 
 
-def load_transcript_uri(uri: str, subtitle_stream: int | None = None) -> Transcript:
-    """A transcript file, or the subtitle stream embedded in a media file."""
+def load_transcript_uri(uri: str, subtitle_stream: int | None = None, max_bytes: int | None = None) -> Transcript:
+    """A transcript file (at most ``max_bytes``), or the subtitle stream embedded in a media file."""
     if is_transcript_file(uri):
         from mmfuse.fs import read_bytes
 
-        return load_transcript(read_bytes(uri), uri)
+        return load_transcript(read_bytes(uri, max_bytes), uri)
     cues, codec, _ = read_embedded(uri, subtitle_stream)
     return Transcript(tuple(cues), f"embedded:{codec}", "utf-8")
 
