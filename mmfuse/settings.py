@@ -146,6 +146,10 @@ class DecodeSettings:
         "For items without a transcript file: read this subtitle stream of the video (0 = first "
         "subtitle stream). By default the first text subtitle stream is used when there is one.",
     )
+    max_megapixels: float = setting(
+        40.0,
+        "Largest video picture, in megapixels (8K UHD is 33.2); a larger one is refused (too_large) before any frame is decoded.",
+    )
     max_transcript_mb: float = setting(
         64.0, "Largest transcript file read, in MB; a larger one is an error of the item (too_large), which goes on without text."
     )
@@ -162,10 +166,15 @@ class DecodeSettings:
             value = getattr(self, name)
             _need(value is None or value >= 0, f"--{name} must be >= 0")
         _need(self.max_transcript_mb > 0, "--max_transcript_mb must be positive")
+        _need(self.max_megapixels > 0, "--max_megapixels must be positive")
 
     @property
     def chunk_us(self) -> int:
         return seconds_to_us(self.chunk_seconds)
+
+    @property
+    def max_pixels(self) -> int:
+        return int(self.max_megapixels * 1_000_000)
 
     @property
     def max_transcript_bytes(self) -> int:

@@ -197,3 +197,25 @@ def test_special_files_and_oversized_transcripts_are_typed_errors_and_never_hang
     assert errors[("big_text", "transcript")] == "too_large"
     for k in ("fifo_text", "zero_text", "big_text"):  # the item goes on without text
         assert media[k]["status"] == "partial" and media[k]["n_cues"] == 0 and media[k]["n_windows"] == 8
+
+
+def test_a_picture_over_the_pixel_cap_is_refused_before_decoding(tmp_path, events_video, video_only):
+    import pyarrow.parquet as pq
+    from conftest import RUNNER
+
+    from mmfuse.errors import InputTooLarge
+    from mmfuse.pipelines import extract
+    from mmfuse.schemas.records import MediaItem
+    from mmfuse.transforms.media.probe import probe_media
+
+    with pytest.raises(InputTooLarge, match=r"video is 160x120 \(0.0 MP\), above --max_megapixels 0.01"):
+        probe_media(MediaItem("v", events_video["video"], None, None), max_pixels=10_000)
+    items = [{"id": "big", "video": events_video["video"]}, {"id": "audio_only", "audio": events_video["video"]}]
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
+    out = tmp_path / "out"
+    argv = ["--manifest", str(tmp_path / "m.jsonl"), "--output", str(out), "--runner", RUNNER, "--max_megapixels", "0.01"]
+    assert extract.main(argv) == 0
+    media = {r["media_id"]: r for r in pq.read_table(out / "media").to_pylist()}
+    errors = {r["media_id"]: r["error_type"] for r in pq.read_table(out / "errors").to_pylist()}
+    assert media["big"]["status"] == "failed" and errors["big"] == "too_large"
+    assert media["audio_only"]["status"] == "ok"  # the cap is about pictures

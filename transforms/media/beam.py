@@ -59,7 +59,7 @@ class _PlanItemFn(beam.DoFn):
 
     def process(self, item: MediaItem) -> Iterator:
         try:
-            info = probe_media(item, self.decode.video_stream, self.decode.audio_stream)
+            info = probe_media(item, self.decode.video_stream, self.decode.audio_stream, self.decode.max_pixels)
         except Exception as err:  # every per-item failure goes to the dead letter
             if not isinstance(err, MediaError):
                 _LOG.exception("probing %s failed unexpectedly", item.uri)

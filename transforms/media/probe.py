@@ -15,7 +15,7 @@ from typing import Iterator, Optional
 import av
 
 from mmfuse.clock import US_PER_SECOND, pts_to_us
-from mmfuse.errors import NoDecodableStream, UnreadableContainer
+from mmfuse.errors import InputTooLarge, NoDecodableStream, UnreadableContainer
 from mmfuse.fs import open_read
 from mmfuse.schemas.records import MediaInfo, MediaItem, StreamInfo
 
@@ -221,13 +221,21 @@ def _duration_us(container, streams, origin_us: int) -> Optional[int]:
     return None
 
 
-def _describe(uri: str, kinds: tuple[str, ...], requested: dict[str, Optional[int]]) -> dict:
+def _describe(uri: str, kinds: tuple[str, ...], requested: dict[str, Optional[int]], max_pixels: Optional[int] = None) -> dict:
     """Streams of one file, the chosen stream of each wanted kind, and the first frame time of
-    each chosen stream."""
+    each chosen stream. A chosen video stream over ``max_pixels`` is refused before any frame is
+    decoded (one 16000×16000 frame alone takes 384 MB)."""
     with open_container(uri) as c:
         origin = container_origin_us(c)
         infos = [stream_info(s, origin) for s in c.streams]
         chosen = {k: choose_stream(c, k, requested.get(k)) for k in kinds}
+        video = chosen.get("video")
+        if video is not None and max_pixels is not None:
+            w, h = video.codec_context.width or 0, video.codec_context.height or 0
+            if w * h > max_pixels:
+                raise InputTooLarge(
+                    f"{uri}: video is {w}x{h} ({w * h / 1e6:.1f} MP), above --max_megapixels {max_pixels / 1e6:g}"
+                )
         firsts = _first_frame_times(c, list(chosen.values()), origin)
         duration = _duration_us(c, list(chosen.values()), origin)
         return {
@@ -240,9 +248,12 @@ def _describe(uri: str, kinds: tuple[str, ...], requested: dict[str, Optional[in
         }
 
 
-def probe_media(item: MediaItem, video_stream: Optional[int] = None, audio_stream: Optional[int] = None) -> MediaInfo:
+def probe_media(
+    item: MediaItem, video_stream: Optional[int] = None, audio_stream: Optional[int] = None, max_pixels: Optional[int] = None
+) -> MediaInfo:
     """Open an item's files and describe them. Raises a :class:`MediaError` subclass when the
-    item cannot be used at all; a stream that fails while another works becomes a warning."""
+    item cannot be used at all (:class:`~mmfuse.errors.InputTooLarge` for video over
+    ``max_pixels``); a stream that fails while another works becomes a warning."""
     requested = {"video": video_stream, "audio": audio_stream}
     warnings: list[str] = []
     found: dict[str, tuple[StreamInfo, Fraction, int]] = {}
@@ -255,7 +266,7 @@ def probe_media(item: MediaItem, video_stream: Optional[int] = None, audio_strea
     if item.audio_uri:
         sources.append((item.audio_uri, ("audio",)))
     for uri, kinds in sources:
-        d = _describe(uri, kinds, requested)
+        d = _describe(uri, kinds, requested, max_pixels)
         fmt = fmt or d["format"]
         for kind in ("video", "audio"):
             if kind in kinds:
