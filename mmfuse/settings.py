@@ -148,7 +148,7 @@ class DecodeSettings:
     )
     max_megapixels: float = setting(
         40.0,
-        "Largest video picture, in megapixels (8K UHD is 33.2); a larger one is refused (too_large) before any frame is decoded.",
+        "Largest video picture, in megapixels (8K UHD is 33.2); a larger one is refused (too_large) from its header.",
     )
     max_transcript_mb: float = setting(
         64.0, "Largest transcript file read, in MB; a larger one is an error of the item (too_large), which goes on without text."

@@ -223,8 +223,8 @@ def _duration_us(container, streams, origin_us: int) -> Optional[int]:
 
 def _describe(uri: str, kinds: tuple[str, ...], requested: dict[str, Optional[int]], max_pixels: Optional[int] = None) -> dict:
     """Streams of one file, the chosen stream of each wanted kind, and the first frame time of
-    each chosen stream. A chosen video stream over ``max_pixels`` is refused before any frame is
-    decoded (one 16000×16000 frame alone takes 384 MB)."""
+    each chosen stream. A chosen video stream over ``max_pixels`` is refused from its header, before
+    mmfuse decodes a frame (one 16000×16000 frame alone takes 384 MB)."""
     with open_container(uri) as c:
         origin = container_origin_us(c)
         infos = [stream_info(s, origin) for s in c.streams]
