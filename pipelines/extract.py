@@ -65,12 +65,12 @@ def check_resources(job: JobArgs, options: PipelineOptions) -> None:
     """Model files and artifacts exist; a local run asking for a GPU has one. (On Dataflow the
     GPU is checked on the worker, where the model is loaded.)"""
     features, artifacts_from = job.config.features, job.config.analyzers.artifacts_from
-    for flag, path in (
-        ("--visual_model", features.visual_model if features.visual == "cnn" else None),
-        ("--audio_model", features.audio_model if features.audio == "rnn" else None),
+    for flag, path, arch_flag, arch in (
+        ("--visual_model", features.visual_model if features.visual == "cnn" else None, "--visual_arch", features.visual_arch),
+        ("--audio_model", features.audio_model if features.audio == "rnn" else None, "--audio_arch", features.audio_arch),
     ):
-        if path and not exists(path):
-            raise ConfigError(f"{flag} {path} does not exist")
+        if path:
+            _check_model(flag, path, arch_flag, arch)
     if artifacts_from:
         missing = [n for n in artifact_files(job.config) if not exists(join(artifacts_from, f"{n}.npz"))]
         if missing:
@@ -87,6 +87,28 @@ def check_resources(job: JobArgs, options: PipelineOptions) -> None:
             check_local_device("cuda")
         except RuntimeError as err:
             raise ConfigError(str(err)) from None
+
+
+def _check_model(flag: str, path: str, arch_flag: str, arch: Optional[str]) -> None:
+    """The model file exists and is what its flags say, before any worker tries to load it."""
+    if not exists(path):
+        raise ConfigError(f"{flag} {path} does not exist")
+    from mmfuse.transforms.features.models import architecture, model_format
+
+    kind = model_format(path)
+    if kind == "unknown":
+        raise ConfigError(
+            f"{flag} {path} is not a PyTorch model file: give a TorchScript file or a state_dict saved with torch.save"
+        )
+    if kind == "state_dict" and not arch:
+        raise ConfigError(
+            f"{flag} {path} is a state_dict: name its architecture with {arch_flag} (small_cnn, small_gru or a torchvision.models name)"
+        )
+    if arch and kind == "state_dict":
+        try:
+            architecture(arch)
+        except ValueError as err:
+            raise ConfigError(f"{arch_flag}: {err}") from None
 
 
 def _describe_dry_run(result) -> dict:

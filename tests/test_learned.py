@@ -238,8 +238,17 @@ def test_cuda_handler_refuses_to_fall_back(dataset):
         (["--visual", "cnn", "--visual_model", "/nope/model.pt"], "does not exist"),
         (["--quantize", "8", "--reduce", "pca"], "--quantize 8 needs whitened features"),
         (["--reduce", "pca", "--artifacts_from", "/nope"], "lacks visual_pca"),
+        (["--visual", "cnn", "--visual_model", "{d}/cnn_state.pt"], "is a state_dict: name its architecture with --visual_arch"),
+        (
+            ["--visual", "cnn", "--visual_model", "{d}/cnn_state.pt", "--visual_arch", "resnet_nope"],
+            "--visual_arch: unknown architecture 'resnet_nope'",
+        ),
+        (["--visual", "cnn", "--visual_model", "{d}/items.jsonl"], "is not a PyTorch model file"),
+        (["--audio", "rnn", "--audio_model", "{d}/clip0.srt"], "is not a PyTorch model file"),
     ],
 )
 def test_bad_model_flags(dataset, tmp_path, capsys, flags, message):
+    flags = [f.replace("{d}", str(dataset)) for f in flags]
     assert extract.main(["--manifest", str(dataset / "items.jsonl"), "--output", str(tmp_path / "x"), *flags]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err

@@ -14,7 +14,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from mmfuse.transforms.features.device import torch_module
 
-__all__ = ["ARCHITECTURES", "architecture", "file_sha256", "small_cnn", "small_gru"]
+__all__ = ["ARCHITECTURES", "architecture", "file_sha256", "model_format", "small_cnn", "small_gru"]
 
 
 def file_sha256(path: str) -> str:
@@ -24,6 +24,21 @@ def file_sha256(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def model_format(path: str) -> str:
+    """``torchscript``, ``state_dict`` (a zip written by ``torch.save``) or ``unknown``, from
+    the file's zip directory alone: nothing is unpickled or run."""
+    import zipfile
+
+    try:
+        with FileSystems.open(path) as f, zipfile.ZipFile(f) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return "unknown"
+    if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
+        return "torchscript"
+    return "state_dict" if any(n.endswith("data.pkl") for n in names) else "unknown"
 
 
 # ---- built-in architectures (used for state_dicts when torchvision is absent) --------------
