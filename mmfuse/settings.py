@@ -100,7 +100,8 @@ class JobSettings:
     videos: Optional[str] = setting(
         None,
         "Inputs as a glob of media files (quote it); a transcript with the same stem "
-        "(.srt, .vtt or Whisper .json) is used when present. Exactly one of --manifest/--videos.",
+        "(.srt, .vtt or Whisper .json, or stem.LANG.srt|vtt) is used when present. Exactly one of "
+        "--manifest/--videos.",
         metavar="GLOB",
     )
     output: Optional[str] = setting(

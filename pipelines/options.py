@@ -54,7 +54,7 @@ def _add(group, s: Setting) -> None:
 def add_settings(parser) -> None:
     """Every setting as a flag of ``parser``, one argument group per settings class."""
     for klass in (JobSettings, *GROUPS.values()):
-        group = parser.add_argument_group((klass.__doc__ or klass.__name__).strip().splitlines()[0])
+        group = parser.add_argument_group((klass.__doc__ or klass.__name__).strip().splitlines()[0].rstrip("."))
         for s in settings_of(klass):
             _add(group, s)
 

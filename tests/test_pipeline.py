@@ -180,7 +180,7 @@ def test_flags_are_the_settings_grouped_by_stage_and_parse_to_the_defaults():
     assert job.config == ExtractConfig() and job.output == "out/x" and not job.overwrite
     text = build_parser().format_help()
     for klass in (JobSettings, *GROUPS.values()):
-        assert klass.__doc__.strip().splitlines()[0] in text  # one --help section per stage
+        assert klass.__doc__.strip().splitlines()[0].rstrip(".") + ":" in text  # one --help section per stage
         for s in settings_of(klass):
             assert f"--{s.name}" in text
     assert "--decode_threads DECODE_THREADS" in text and "Default 1." in text
