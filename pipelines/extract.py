@@ -43,14 +43,14 @@ __all__ = ["check_inputs", "check_resources", "main", "prepare_output", "run"]
 _LOG = logging.getLogger("mmfuse")
 
 
-def prepare_output(output: str, overwrite: bool) -> None:
-    """Refuse to mix two runs' tables in one folder unless told to replace them."""
+def prepare_output(output: str, overwrite: bool) -> bool:
+    """Refuse to mix two runs' tables in one folder unless told to replace them; True when an
+    earlier run is there to be replaced. Nothing is deleted here: the new run is written
+    beside it and swapped in once complete (:func:`~mmfuse.pipelines.job.promote`)."""
     present = [t for t in (*TABLES, "artifacts", "run.json") if exists(join(output, t))]
-    if not present:
-        return
-    if not overwrite:
+    if present and not overwrite:
         raise ConfigError(f"{output} already holds a run ({', '.join(present)}); pass --overwrite or choose another --output")
-    FileSystems.delete([join(output, t) for t in present])
+    return bool(present)
 
 
 def check_inputs(job: JobArgs) -> tuple[int, frozenset]:
@@ -152,11 +152,12 @@ def run(argv: Optional[list] = None, test_pipeline: Optional[beam.Pipeline] = No
     done, target = None, job.output
     if job.skip_existing:
         done = read_done(job.output)
+    # An earlier run in the folder stays whole until the new one is complete: a job that
+    # fails or is killed leaves it as it was.
+    if job.skip_existing or (not dry_run and prepare_output(job.output, job.overwrite)):
         target = join(job.output, STAGING)
         if exists(target):
             FileSystems.delete([target])  # left by a run that did not finish
-    elif not dry_run:
-        prepare_output(job.output, job.overwrite)
     p = test_pipeline or beam.Pipeline(options=options)
     build_pipeline(p, job, n_inputs, config_hash, done, target, specs, collisions)
     local = _runner_name(options) in _LOCAL_RUNNERS
@@ -166,7 +167,7 @@ def run(argv: Optional[list] = None, test_pipeline: Optional[beam.Pipeline] = No
     if dry_run:
         return _describe_dry_run(result)
     metrics = collect_metrics(result)
-    if job.skip_existing:
+    if target != job.output:
         promote(target, job.output)
     add_to_run_json(job.output, metrics)
     return read_run_json(job.output)

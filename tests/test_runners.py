@@ -222,3 +222,43 @@ def test_a_long_item_is_several_work_items(tmp_path):
     run = json.loads((tmp_path / "o" / "run.json").read_text())
     assert run["metrics"]["video_chunks"] == 10  # decoded as ten separate, reshuffled tasks
     assert run["metrics"]["windows"] == 600 and run["metrics"]["items_probed"] == 1
+
+
+def test_a_killed_overwrite_leaves_the_earlier_run_whole_and_a_finished_one_replaces_it(items, tmp_path):
+    import hashlib
+    import signal
+
+    out = tmp_path / "out"
+    base = ["--manifest", str(items), "--output", str(out), "--runner", RUNNER]
+    assert extract.main(base) == 0
+
+    def snapshot():
+        return {
+            str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*"))
+            if p.is_file() and ".mmfuse-staging" not in p.parts
+        }
+
+    before = snapshot()
+    assert any(k.startswith("windows/") for k in before)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mmfuse.pipelines.extract", *base, "--overwrite", "--fps", "0", "--av_sync", "--align_words"],
+        cwd=ROOT,
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "MMFUSE_PROGRESS": "1"},  # a progress line: the job is running
+    )
+    try:
+        assert proc.stderr.readline().startswith("mmfuse [")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            kill_group(proc)
+    assert snapshot() == before  # the earlier run, file for file
+    assert extract.main([*base, "--overwrite", "--fps", "1"]) == 0  # a finished run replaces it
+    after = json.loads((out / "run.json").read_text())
+    assert after["config"]["fps"] == 1 and not (out / ".mmfuse-staging").exists()
+    assert all(len(pq.read_table(out / t)) for t in ("windows", "media"))
