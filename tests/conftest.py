@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -104,3 +105,26 @@ def run_cli(args, timeout: float = 300, module: str = "mmfuse.pipelines.extract"
         raise
     assert proc.returncode == 0, out.decode()[-3000:]
     return out.decode()
+
+
+@contextlib.contextmanager
+def running_job(args, cwd: str = ROOT):
+    """``python -m mmfuse.pipelines.extract args`` in a process group of its own, yielded once
+    its first progress line shows the job is running (stdout discarded, stderr a text pipe);
+    the group is killed on the way out if it is still there."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mmfuse.pipelines.extract", *args],
+        cwd=cwd,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MMFUSE_PROGRESS": "1"},  # progress lines on stderr, not only on a terminal
+    )
+    try:
+        first = proc.stderr.readline()
+        assert first.startswith("mmfuse ["), first
+        yield proc
+    finally:
+        if proc.poll() is None:
+            kill_group(proc)

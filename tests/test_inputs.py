@@ -122,34 +122,17 @@ def test_a_glob_the_shell_expanded_is_explained():
 
 
 def test_ctrl_c_ends_with_one_line_and_exit_130(tmp_path, events_video):
-    import os
     import signal
-    import subprocess
-    import sys
 
-    from conftest import ROOT, RUNNER, kill_group
+    from conftest import RUNNER, running_job
 
     lines = [json.dumps({"id": f"v{k}", "video": events_video["video"], "transcript": events_video["srt"]}) for k in range(24)]
     (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n")
     args = ["--manifest", str(tmp_path / "m.jsonl"), "--output", str(tmp_path / "out"), "--runner", RUNNER]
     args += ["--fps", "0", "--av_sync", "--align_words"]  # long enough to be stopped half way
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mmfuse.pipelines.extract", *args],
-        cwd=ROOT,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "MMFUSE_PROGRESS": "1"},  # progress lines on stderr: the job is running
-    )
-    try:
-        first = proc.stderr.readline()
-        assert first.startswith("mmfuse ["), first
+    with running_job(args) as proc:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            kill_group(proc)
     lines = [line for line in err.splitlines() if not line.startswith("mmfuse [")]
     assert proc.returncode == 130 and lines == ["mmfuse: interrupted"], (proc.returncode, err[-2000:])
 

@@ -11,7 +11,7 @@ import time
 import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, RUNNER, kill_group, run_cli
+from conftest import ROOT, RUNNER, kill_group, run_cli, running_job
 
 from mmfuse.pipelines import extract
 from mmfuse.pipelines.job import build_pipeline
@@ -241,22 +241,9 @@ def test_a_killed_overwrite_leaves_the_earlier_run_whole_and_a_finished_one_repl
 
     before = snapshot()
     assert any(k.startswith("windows/") for k in before)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mmfuse.pipelines.extract", *base, "--overwrite", "--fps", "0", "--av_sync", "--align_words"],
-        cwd=ROOT,
-        start_new_session=True,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "MMFUSE_PROGRESS": "1"},  # a progress line: the job is running
-    )
-    try:
-        assert proc.stderr.readline().startswith("mmfuse [")
+    with running_job([*base, "--overwrite", "--fps", "0", "--av_sync", "--align_words"]) as proc:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            kill_group(proc)
     assert snapshot() == before  # the earlier run, file for file
     assert extract.main([*base, "--overwrite", "--fps", "1"]) == 0  # a finished run replaces it
     after = json.loads((out / "run.json").read_text())
