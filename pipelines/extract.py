@@ -104,7 +104,10 @@ def _check_model(flag: str, path: str, arch_flag: str, arch: Optional[str]) -> N
         raise ConfigError(
             f"{flag} {path} is a state_dict: name its architecture with {arch_flag} (small_cnn, small_gru or a torchvision.models name)"
         )
-    if arch and kind == "state_dict":
+    if kind == "torchscript" and arch:
+        # with an architecture the handler loads the file as a state_dict, which fails on a worker
+        raise ConfigError(f"{flag} {path} is TorchScript, which carries its architecture: drop {arch_flag}")
+    if arch:
         try:
             architecture(arch)
         except ValueError as err:

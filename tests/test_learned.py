@@ -244,6 +244,10 @@ def test_cuda_handler_refuses_to_fall_back(dataset):
             "--visual_arch: unknown architecture 'resnet_nope'",
         ),
         (["--visual", "cnn", "--visual_model", "{d}/items.jsonl"], "is not a PyTorch model file"),
+        (
+            ["--visual", "cnn", "--visual_model", "{d}/cnn.pt", "--visual_arch", "small_cnn"],
+            "is TorchScript, which carries its architecture",
+        ),
         (["--audio", "rnn", "--audio_model", "{d}/clip0.srt"], "is not a PyTorch model file"),
     ],
 )
