@@ -135,6 +135,16 @@ def test_av_offset_from_content(tmp_path):
     assert abs(est.offset_us + 200_000) <= 40_000
 
 
+def test_dataset_av_figures_count_confident_estimates_only():
+    from mmfuse.transforms.fuse.media_rows import quality_values
+
+    chance = dict(quality_values({"status": "ok", "av_offset_us": -868_000, "av_sync_confidence": 0.02}))
+    assert "abs_av_offset_ms" not in chance and "av_offset_over_40ms" not in chance
+    assert chance["av_sync_confidence"] == 0.02
+    trusted = dict(quality_values({"status": "ok", "av_offset_us": 200_000, "av_sync_confidence": 0.93}))
+    assert trusted["abs_av_offset_ms"] == 200.0 and trusted["av_offset_over_40ms"] == 1.0
+
+
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg makes the files with subtitle streams")
 @pytest.mark.parametrize("ext, codec", [("mp4", "mov_text"), ("mkv", "srt"), ("mkv", "webvtt")])
 def test_embedded_subtitle_streams(tmp_path, ext, codec):

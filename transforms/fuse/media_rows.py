@@ -134,8 +134,11 @@ QUALITY = {
     "abs_transcript_offset_s": ("transcript_offset_us", lambda v: abs(v) / 1e6),
     "transcript_offset_over_1s": ("transcript_offset_us", lambda v: float(abs(v) > 1_000_000)),
     "transcript_sync_confidence": ("transcript_sync_confidence", float),
-    "abs_av_offset_ms": ("av_offset_us", lambda v: abs(v) / 1e3),
-    "av_offset_over_40ms": ("av_offset_us", lambda v: float(abs(v) > 40_000)),
+    "av_sync_confidence": ("av_sync_confidence", float),
+    # offsets only where the estimate can be trusted (README: confidence >= 0.5); elsewhere a
+    # chance peak of the content would read as footage out of sync
+    "abs_av_offset_ms": ("confident_av_offset_us", lambda v: abs(v) / 1e3),
+    "av_offset_over_40ms": ("confident_av_offset_us", lambda v: float(abs(v) > 40_000)),
     "semantic_score": ("semantic_score_mean", float),
     "cues_moved_by_content": ("n_cues_moved", float),
     "cue_overlaps": ("n_cue_overlaps", float),
@@ -144,9 +147,19 @@ QUALITY = {
 }
 
 
+AV_CONFIDENT = 0.5
+
+
+def _value(row: dict, column: str):
+    if column == "confident_av_offset_us":
+        confident = (row.get("av_sync_confidence") or 0.0) >= AV_CONFIDENT
+        return row.get("av_offset_us") if confident else None
+    return row.get(column)
+
+
 def quality_values(row: dict):
     """(name, value) of every dataset-level quality figure a media row has."""
     for name, (column, f) in QUALITY.items():
-        value = row.get(column)
+        value = _value(row, column)
         if value is not None and row.get("status") != "failed":
             yield name, f(value)
