@@ -128,8 +128,8 @@ def _confidence(v: np.ndarray, a: np.ndarray, max_lag: int, peak: float, second:
         return 0.0
     z = (peak - chance.mean()) / max(float(chance.std()), 1e-9)
     unique = min(1.0, 2.0 * max(0.0, peak - second) / peak)
-    return round(float(norm_cdf(z - _Z_AT_HALF)) * unique, 4)
+    return round(float(_norm_cdf(z - _Z_AT_HALF)) * unique, 4)
 
 
-def norm_cdf(x: float) -> float:
+def _norm_cdf(x: float) -> float:
     return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
