@@ -159,10 +159,22 @@ class MediaInfo:
     other_streams: tuple[StreamInfo, ...] = ()
     container_format: Optional[str] = None
     warnings: tuple[str, ...] = ()
+    # The end the file's header states (Matroska/FLV duration, AVI frame count, WAV data size),
+    # to tell a cut-off file from a whole one; None where the format states none.
+    declared_end_us: Optional[int] = None
 
     @property
     def media_id(self) -> str:
         return self.item.media_id
+
+    @property
+    def time_limit_us(self) -> Optional[int]:
+        """No stream time past this is believed: the probed duration plus as much again (at
+        least 60 s). Timestamps that jump past it (a 32-bit millisecond counter read as signed
+        jumps to 596 hours) end that stream's decoding with a warning."""
+        if self.duration_us is None:
+            return None
+        return self.duration_us + max(60_000_000, self.duration_us)
 
     @property
     def has_video(self) -> bool:

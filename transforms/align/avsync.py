@@ -55,7 +55,9 @@ def visual_change(info: MediaInfo, max_seconds: float) -> np.ndarray:
         return frame.to_ndarray(width=64, height=36, format="gray").astype(np.float32)
 
     chunk = Chunk(info.media_id, 0, 0, end_us)
-    for sampled in iter_sampled_frames(info.item.video_uri, info.video.index, info.video_origin_us, chunk, 0, small_grey):
+    for sampled in iter_sampled_frames(
+        info.item.video_uri, info.video.index, info.video_origin_us, chunk, 0, small_grey, limit_us=info.time_limit_us
+    ):
         if previous is not None:
             k = (sampled.pts_us + FRAME_US // 2) // FRAME_US  # nearest grid point
             if 0 <= k < n:

@@ -35,6 +35,7 @@ class AudioCursor:
             info.audio_t0,
             block_seconds=block_seconds,
             capture_errors=capture_errors,
+            limit_us=info.time_limit_us,
         )
         self._buf = np.zeros(0, np.float32)
         self._first = 0  # sample index of _buf[0]

@@ -64,6 +64,16 @@ def _shortfall(kind: str, stream: Optional[StreamInfo], decoded_end: Optional[in
     return ()
 
 
+def _cut_short(declared_us: Optional[int], ends: list[int]) -> tuple[str, ...]:
+    """A warning when the file's streams all stop well before the end its header states."""
+    if not declared_us or not ends:
+        return ()
+    end = max(ends)
+    if declared_us - end > max(200_000, declared_us // 50):
+        return (f"the file stops at {end / 1e6:.2f} s but its header says {declared_us / 1e6:.2f} s (truncated file?)",)
+    return ()
+
+
 def media_row(
     plan: ItemPlan, reports: Iterable[ChunkReport], n_windows: int, n_errors: int, facts: Optional[dict] = None
 ) -> dict:
@@ -78,6 +88,7 @@ def media_row(
         *(r.warnings for r in reports),
         _shortfall("video", info.video, max(video_ends) if video_ends else None),
         _shortfall("audio", info.audio, max(audio_ends) if audio_ends else None),
+        _cut_short(info.declared_end_us, video_ends + audio_ends),
     )
     any_failed = any(r.failed for r in reports)
     status = "partial" if (warnings or any_failed or n_errors) else "ok"

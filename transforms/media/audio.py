@@ -26,7 +26,7 @@ from scipy.signal import resample_poly
 
 from mmfuse.clock import US_PER_SECOND
 from mmfuse.errors import DecodeError
-from mmfuse.transforms.media.probe import ffmpeg_errors, open_container
+from mmfuse.transforms.media.probe import demux, ffmpeg_errors, open_container, stream_of
 
 __all__ = ["AudioDecodeStats", "TARGET_RATE", "downmix", "iter_audio_blocks", "iter_window_audio"]
 
@@ -74,6 +74,7 @@ class AudioDecodeStats:
     errors: int = 0
     first_error: Optional[str] = None
     end_us: Optional[int] = None
+    corrupt_packets: int = 0  # packets the demuxer marked corrupt (damaged or cut-off data)
     warnings: list[str] = field(default_factory=list)
 
     def warn(self, message: str) -> None:
@@ -81,12 +82,15 @@ class AudioDecodeStats:
             self.warnings.append(message)
 
 
-def _iter_mono_frames(container, stream, origin_us: int, t0: Fraction, stats: AudioDecodeStats):
-    """(input sample index, mono samples) of every decoded frame, placed by its PTS."""
+def _iter_mono_frames(container, stream, origin_us: int, t0: Fraction, stats: AudioDecodeStats, limit_us=None):
+    """(input sample index, mono samples) of every decoded frame, placed by its PTS, up to the
+    first frame past ``limit_us`` (timestamps that jump far past the file's length would
+    otherwise be filled with hours of silence)."""
     tb = stream.time_base
     in_rate = None
     expected = None
-    for packet in container.demux(stream):
+    for packet in demux(container, stream):
+        stats.corrupt_packets += bool(packet.size and packet.is_corrupt)
         try:
             frames = packet.decode()
         except av.error.FFmpegError as err:
@@ -105,6 +109,9 @@ def _iter_mono_frames(container, stream, origin_us: int, t0: Fraction, stats: Au
                 n = expected or 0
             else:
                 t = Fraction(frame.pts) * tb - Fraction(origin_us, US_PER_SECOND)
+                if limit_us is not None and t * US_PER_SECOND > limit_us:
+                    stats.warn(f"audio timestamps jump to {_clock(t)}, far past the file's length: the rest is ignored")
+                    return
                 n = round((t - t0) * in_rate)
                 if expected is not None:
                     # Timestamps are only as fine as the time base (1 ms in Matroska): within
@@ -117,6 +124,10 @@ def _iter_mono_frames(container, stream, origin_us: int, t0: Fraction, stats: Au
             stats.frames += 1
             stats.end_us = round((t0 + Fraction(n + frame.samples, in_rate)) * US_PER_SECOND)
             yield in_rate, n, downmix(_frame_to_float(frame), [c.name for c in frame.layout.channels])
+
+
+def _clock(t: Fraction) -> str:
+    return f"{float(t) / 3600:.2f} h" if t >= 3600 else f"{float(t):.2f} s"
 
 
 class _BlockResampler:
@@ -191,14 +202,15 @@ def iter_audio_blocks(
     block_seconds: float = 10.0,
     stats: Optional[AudioDecodeStats] = None,
     capture_errors: bool = True,
+    limit_us: Optional[int] = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Consecutive blocks ``(first output index, samples)`` of the stream at ``rate``, mono,
     sample *m* at ``t0 + m / rate``; together they cover the whole stream once."""
     stats = stats if stats is not None else AudioDecodeStats()
     resampler = None
     with open_container(uri) as container, ffmpeg_errors(capture_errors) as logs:
-        stream = container.streams[stream_index]
-        for in_rate, n, x in _iter_mono_frames(container, stream, origin_us, t0, stats):
+        stream = stream_of(container, stream_index, uri, "audio")
+        for in_rate, n, x in _iter_mono_frames(container, stream, origin_us, t0, stats, limit_us):
             if resampler is None:
                 resampler = _BlockResampler(in_rate, rate, block_seconds)
             yield from resampler.put(n, x)
@@ -210,6 +222,8 @@ def iter_audio_blocks(
         return
     if stats.errors:
         stats.warn(f"{stats.errors} audio packets failed to decode ({stats.first_error})")
+    if stats.corrupt_packets:
+        stats.warn(f"{stats.corrupt_packets} audio packets marked corrupt by the demuxer (damaged or cut-off data)")
     yield from resampler.finish()
 
 

@@ -181,6 +181,7 @@ class _DecodeFn(beam.DoFn):
                 convert,
                 stats,
                 threads=self.decode.decode_threads,
+                limit_us=info.time_limit_us,
                 **shot_args,
             ):
                 if learned:  # pixels go on to the model (RunInference), keyed by frame
@@ -195,11 +196,11 @@ class _DecodeFn(beam.DoFn):
             cuts = [t for t in detector.finish() if chunk.contains(t)]
             yield beam.pvalue.TaggedOutput(CUTS, (task.media_id, cuts))
         warnings = stats.warnings()
+        # where the stream stops: its last packet's end (the last decoded frame depends on sampling)
+        end_us = max(t for t in (stats.end_us, stats.packet_end_us) if t is not None) if stats.decoded else None
         yield beam.pvalue.TaggedOutput(
             REPORTS,
-            ChunkReport(
-                task.media_id, chunk.index, n_frames=stats.kept, warnings=warnings, video_end_us=stats.end_us, failed=failed
-            ),
+            ChunkReport(task.media_id, chunk.index, n_frames=stats.kept, warnings=warnings, video_end_us=end_us, failed=failed),
         )
 
     def _audio(self, task: DecodeTask) -> Iterator:
@@ -217,6 +218,7 @@ class _DecodeFn(beam.DoFn):
                 info.audio_t0,
                 stats=stats,
                 capture_errors=self.decode.captures_errors,
+                limit_us=info.time_limit_us,
             )
             learned = self.features.audio == "rnn"
             for index, samples in iter_window_audio(blocks, self.grid, info.audio_t0):

@@ -15,11 +15,12 @@ from typing import Iterator, Optional
 import av
 
 from mmfuse.clock import US_PER_SECOND, pts_to_us
-from mmfuse.errors import InputTooLarge, NoDecodableStream, UnreadableContainer
+from mmfuse.errors import DecodeError, InputTooLarge, NoDecodableStream, UnreadableContainer
 from mmfuse.fs import open_read
 from mmfuse.schemas.records import MediaInfo, MediaItem, StreamInfo
+from mmfuse.transforms.media.declared import declared_end_us, ends_mid_packet
 
-__all__ = ["choose_stream", "ffmpeg_errors", "open_container", "probe_media", "stream_info"]
+__all__ = ["choose_stream", "demux", "ffmpeg_errors", "open_container", "probe_media", "stream_info", "stream_of"]
 
 _LOG = logging.getLogger(__name__)
 # Packets to try before giving up on decoding a stream's first frame.
@@ -42,6 +43,36 @@ def open_container(uri: str) -> Iterator[av.container.InputContainer]:
             container.close()
 
 
+def stream_of(container, index: int, uri: str, kind: Optional[str] = None):
+    """Stream ``index`` of an opened container. A damaged file can show other streams each
+    time it is opened (ffmpeg probes its first packets), so the stream probing chose may be
+    missing when a decoder opens the file again: a :class:`DecodeError`, not an IndexError."""
+    streams = container.streams
+    if not 0 <= index < len(streams):
+        raise DecodeError(
+            f"{uri}: stream {index} is gone when the file is opened again ({len(streams)} streams now; damaged file?)"
+        )
+    stream = streams[index]
+    if kind is not None and stream.type != kind:
+        raise DecodeError(f"{uri}: stream {index} is {stream.type}, not {kind}, when the file is opened again (damaged file?)")
+    return stream
+
+
+def demux(container, *streams) -> Iterator:
+    """``container.demux(*streams)`` that reads on past packets of streams ffmpeg finds only
+    mid-file (MPEG-TS with damaged tables): PyAV raises IndexError for those and ends the
+    generator, so a new one resumes at the next packet."""
+    skipped = 0
+    while True:
+        try:
+            yield from container.demux(*streams)
+            return
+        except IndexError:
+            skipped += 1
+            if skipped > 100_000:
+                raise DecodeError("more than 100000 packets of streams that appeared mid-file") from None
+
+
 @contextlib.contextmanager
 def ffmpeg_errors(enabled: bool = True) -> Iterator[list]:
     """Error messages ffmpeg logs in this thread while the block runs: a demuxer skipping
@@ -59,6 +90,11 @@ def ffmpeg_errors(enabled: bool = True) -> Iterator[list]:
     if av.logging.get_level() is None or av.logging.get_level() < av.logging.ERROR:
         av.logging.set_level(av.logging.ERROR)
         logging.getLogger("libav").setLevel(logging.CRITICAL)  # captured here, not printed
+    # PyAV drops a message equal to the one before and reports "repeated N times" with the
+    # next different one, in whatever thread logs next: an item's messages would then depend on
+    # the items decoded before it, and land in another item's capture.
+    if av.logging.get_skip_repeated():
+        av.logging.set_skip_repeated(False)
     with av.logging.Capture(local=True) as logs:
         yield logs
 
@@ -160,7 +196,7 @@ def _first_frame_times(container, streams, origin_us: int) -> dict[int, Fraction
     for s in streams:
         s.thread_count = 1  # no decoder threads: see ffmpeg_errors
     try:
-        for packet in container.demux(*streams):
+        for packet in demux(container, *streams):
             idx = packet.stream.index
             if idx in found or counts[idx] >= _MAX_PROBE_PACKETS:
                 if all(i in found or counts[i] >= _MAX_PROBE_PACKETS for i in counts):
@@ -192,7 +228,7 @@ def _scan_end_us(uri: str, indices: list[int], origin_us: int) -> Optional[int]:
     header has no duration."""
     end = None
     with open_container(uri) as c:
-        streams = [c.streams[i] for i in indices]
+        streams = [stream_of(c, i, uri) for i in indices]
         try:
             for packet in c.demux(*streams):
                 if packet.pts is None:
@@ -238,6 +274,8 @@ def _describe(uri: str, kinds: tuple[str, ...], requested: dict[str, Optional[in
                 )
         firsts = _first_frame_times(c, list(chosen.values()), origin)
         duration = _duration_us(c, list(chosen.values()), origin)
+        declared = declared_end_us(c, uri, origin, video)
+        cut = ends_mid_packet(c, uri)
         return {
             "format": c.format.name,
             "origin": origin,
@@ -245,6 +283,8 @@ def _describe(uri: str, kinds: tuple[str, ...], requested: dict[str, Optional[in
             "chosen": {k: (None if s is None else (s.index, _codec_name(s))) for k, s in chosen.items()},
             "firsts": firsts,
             "duration": duration,
+            "declared": declared,
+            "warnings": [cut] if cut else [],
         }
 
 
@@ -260,6 +300,7 @@ def probe_media(
     lists: dict[str, tuple[StreamInfo, ...]] = {"video": (), "audio": (), "other": ()}
     fmt = None
     durations: list[int] = []
+    declared: list[int] = []
     sources = []
     if item.video_uri:
         sources.append((item.video_uri, ("video",) if item.audio_uri else ("video", "audio")))
@@ -285,6 +326,9 @@ def probe_media(
             info = next(i for i in d["infos"] if i.index == index)
             found[kind] = (info, d["firsts"][index], d["origin"])
             ends.append(index)
+        warnings.extend(d["warnings"])
+        if d["declared"] is not None:
+            declared.append(d["declared"])
         if d["duration"] is not None:
             durations.append(d["duration"])
         elif ends:
@@ -310,4 +354,5 @@ def probe_media(
         other_streams=lists["other"],
         container_format=fmt,
         warnings=tuple(warnings),
+        declared_end_us=max(declared) if declared else None,
     )

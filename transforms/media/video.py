@@ -24,7 +24,7 @@ import av
 from mmfuse.clock import US_PER_SECOND, pts_to_us, us_to_pts
 from mmfuse.errors import DecodeError
 from mmfuse.schemas.records import Chunk
-from mmfuse.transforms.media.probe import ffmpeg_errors, open_container
+from mmfuse.transforms.media.probe import demux, ffmpeg_errors, open_container, stream_of
 
 __all__ = ["FrameGrid", "SampledFrame", "VideoDecodeStats", "iter_sampled_frames"]
 
@@ -100,6 +100,9 @@ class VideoDecodeStats:
     first_logged: Optional[str] = None
     interpolated: int = 0  # frames without a timestamp, timed from the previous one
     end_us: Optional[int] = None  # time of the last decoded frame
+    packet_end_us: Optional[int] = None  # end of the last packet read (read, decoded or not)
+    corrupt_packets: int = 0  # packets the demuxer marked corrupt (damaged or cut-off data)
+    jumped_to_us: Optional[int] = None  # a timestamp past the item's time limit, where reading stopped
     first_error: Optional[str] = None
 
     def error(self, message: str) -> None:
@@ -114,6 +117,10 @@ class VideoDecodeStats:
             out.append(f"{self.corrupt} video frames decoded with concealed errors")
         if self.logged:
             out.append(f"{self.logged} errors reading the video ({self.first_logged})")
+        if self.corrupt_packets:
+            out.append(f"{self.corrupt_packets} video packets marked corrupt by the demuxer (damaged or cut-off data)")
+        if self.jumped_to_us is not None:
+            out.append(f"video timestamps jump to {_clock(self.jumped_to_us)}, far past the file's length: the rest is ignored")
         if self.interpolated:
             out.append(f"{self.interpolated} video frames had no timestamp; timed by frame duration")
         return tuple(out)
@@ -178,6 +185,7 @@ def iter_sampled_frames(
     watch: Optional[Callable[[int, av.VideoFrame], None]] = None,
     preroll_us: int = 0,
     postroll_us: int = 0,
+    limit_us: Optional[int] = None,
 ) -> Iterator[SampledFrame]:
     """Kept frames with presentation time in ``chunk``, in time order, converted by ``convert``.
 
@@ -199,13 +207,14 @@ def iter_sampled_frames(
     stats = stats if stats is not None else VideoDecodeStats()
     # ffmpeg's own error messages are collected only without decoder threads (see ffmpeg_errors)
     with open_container(uri) as container, ffmpeg_errors(threads == 1) as logs:
-        stream = container.streams[stream_index]
+        stream = stream_of(container, stream_index, uri, "video")
         if threads != 1:
             stream.thread_type = "AUTO"
         stream.thread_count = threads
         tb = stream.time_base
         decoder = _Decoder(stream.codec_context, stats, skip_nonref and grid.fps > 0 and watch is None)
-        packets = _positioned_packets(container, stream, tb, origin_us, max(0, chunk.start_us - preroll_us))
+        start_us = max(0, chunk.start_us - preroll_us)
+        packets = _read(_positioned_packets(container, stream, tb, origin_us, start_us), tb, origin_us, stats, limit_us)
         until = None if chunk.end_us is None else chunk.end_us + (postroll_us if watch else 0)
         reading = _planned if has_presentation_timestamps(container) else _sequential
         frames = reading(packets, decoder, grid, chunk, tb, origin_us, _frame_duration_us(stream), watch, until)
@@ -217,6 +226,26 @@ def iter_sampled_frames(
             stats.first_logged = f"{logs[0][1]}: {logs[0][2].strip()}"
     if stats.decoded == 0 and stats.errors:
         raise DecodeError(f"{uri}: video stream {stream_index} did not decode: {stats.first_error}")
+
+
+def _read(packets, tb, origin_us: int, stats: VideoDecodeStats, limit_us: Optional[int] = None) -> Iterator:
+    """The packets up to the first one past ``limit_us``, noting in ``stats`` where they end
+    and which the demuxer marked corrupt."""
+    for packet in packets:
+        if packet.size:
+            stats.corrupt_packets += packet.is_corrupt
+            t = _packet_time(packet, tb, origin_us)
+            if t is not None and limit_us is not None and t > limit_us:
+                stats.jumped_to_us = t
+                return
+            if t is not None:
+                end = t + (pts_to_us(packet.duration, tb) if packet.duration else 0)
+                stats.packet_end_us = end if stats.packet_end_us is None else max(stats.packet_end_us, end)
+        yield packet
+
+
+def _clock(us: int) -> str:
+    return f"{us / 3.6e9:.2f} h" if us >= 3_600_000_000 else f"{us / 1e6:.2f} s"
 
 
 def _note(frame, t: int, stats: VideoDecodeStats) -> None:
@@ -356,26 +385,26 @@ def _positioned_packets(container, stream, tb, origin_us: int, start_us: int) ->
     """Packets from a keyframe strictly before ``start_us`` (so the frame before the chunk is
     known), or from the stream's start."""
     if start_us <= 0:
-        yield from container.demux(stream)
+        yield from demux(container, stream)
         return
     back_us = 1
     while True:
         target = start_us - back_us
         if target <= 0:
             container.seek(0, stream=stream, backward=True)
-            yield from container.demux(stream)
+            yield from demux(container, stream)
             return
         try:
             container.seek(us_to_pts(target, tb, origin_us), stream=stream, backward=True)
         except av.error.FFmpegError as err:
             _LOG.debug("seek failed (%s); decoding from the start", err)
             container.seek(0, stream=stream, backward=True)
-            yield from container.demux(stream)
+            yield from demux(container, stream)
             return
-        demux = container.demux(stream)
+        reader = demux(container, stream)
         head = []
         ok = False
-        for packet in demux:
+        for packet in reader:
             head.append(packet)
             t = _packet_time(packet, tb, origin_us) if packet.size else None
             if t is not None:
@@ -383,7 +412,7 @@ def _positioned_packets(container, stream, tb, origin_us: int, start_us: int) ->
                 break
         if ok or not head:
             yield from head
-            yield from demux
+            yield from reader
             return
         back_us = max(back_us * 4, 2 * US_PER_SECOND)
 

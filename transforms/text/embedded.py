@@ -24,7 +24,7 @@ def read_embedded(uri: str, subtitle_stream: Optional[int] = None) -> tuple[list
     """Cues of a text subtitle stream of a media file, on its media clock: ``(cues, codec,
     stream index)``. ``subtitle_stream`` counts subtitle streams from 0 (default: the first
     text one). Raises :class:`TranscriptError` when there is none."""
-    from mmfuse.transforms.media.probe import container_origin_us, open_container
+    from mmfuse.transforms.media.probe import container_origin_us, demux, open_container
 
     try:
         with open_container(uri) as container:
@@ -45,7 +45,7 @@ def read_embedded(uri: str, subtitle_stream: Optional[int] = None) -> tuple[list
             origin = container_origin_us(container)
             tb = stream.time_base
             cues = []
-            for packet in container.demux(stream):
+            for packet in demux(container, stream):
                 if packet.pts is None or not packet.size:
                     continue
                 text = "\n".join(t for t in (_text(r) for r in packet.decode()) if t)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from mmfuse.errors import TranscriptError
@@ -35,6 +35,10 @@ __all__ = [
 ]
 
 Format = Literal["srt", "vtt", "whisper_json", "text"]
+# A subtitle cue holds a line or two; one far longer is damage or an attack (a 50 MB cue on
+# one line), and would put its whole text into every window it overlaps.
+MAX_CUE_CHARS = 10_000
+
 TRANSCRIPT_EXTENSIONS = {".srt": "srt", ".vtt": "vtt", ".json": "whisper_json", ".txt": "text", ".lab": "text"}
 _SRT_TIMING = re.compile(r"^\s*(?:\d+:)?\d{1,2}:\d{1,2}[,.]\d+\s*-->", re.MULTILINE)
 
@@ -83,11 +87,28 @@ def load_transcript(data: bytes, name: str = "") -> Transcript:
             cues = parse_whisper_json(text, name=name)
         else:
             cues = parse_plain(text)
-        return Transcript(tuple(cues), fmt, encoding, timed=fmt != "text", warnings=tuple(warnings))
+        timed = fmt != "text"
+        if timed:
+            cues = _cut_long_cues(cues, warnings)
+        return Transcript(tuple(cues), fmt, encoding, timed=timed, warnings=tuple(warnings))
     except TranscriptError:
         raise
     except Exception as err:  # a parser bug must still reach users as a TranscriptError
         raise TranscriptError(f"cannot parse ({type(err).__name__}: {err})", name=name) from err
+
+
+def _cut_long_cues(cues, warnings: list[str]) -> list[Cue]:
+    """Cues with text over ``MAX_CUE_CHARS`` cut there (at a space), with one warning."""
+    out, n_cut = [], 0
+    for cue in cues:
+        if len(cue.text) > MAX_CUE_CHARS:
+            n_cut += 1
+            head = cue.text[:MAX_CUE_CHARS]
+            cue = replace(cue, text=head.rsplit(" ", 1)[0] if " " in head else head, words=())
+        out.append(cue)
+    if n_cut:
+        warnings.append(f"{n_cut} cues longer than {MAX_CUE_CHARS} characters were cut to that length")
+    return out
 
 
 def parse_transcript(data: bytes, name: str = "") -> list[Cue]:

@@ -1,0 +1,83 @@
+"""How long a file says it is, where its format writes that down before the data.
+
+A download or copy that stopped early leaves a file that opens and decodes up to the cut:
+nothing fails, so the cut is only seen by comparing where the streams stop with what the
+header promised. ffmpeg's own ``duration`` is no judge here: for AVI and WAV it is estimated
+from the file's size, so it shrinks with the cut. The promise is read instead from
+
+* Matroska / WebM: the Segment Info duration (ffmpeg's container duration);
+* FLV: the ``onMetaData`` duration (likewise);
+* AVI: the frame count in the video stream header, over its frame rate;
+* WAV: the ``data`` chunk's size in the RIFF header, over the byte rate.
+
+Formats that state no length (MPEG-TS, MPEG-PS, raw streams) give None; MP4 and MOV keep
+their index at one end, and a cut there leaves nothing to open. An MPEG-TS file is made of
+fixed-size packets (188 bytes; 192 in Blu-ray's M2TS, 204 with error-correction bytes), so a cut
+at any byte but a packet boundary shows in its size (``ends_mid_packet``).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Optional
+
+from mmfuse.clock import US_PER_SECOND
+from mmfuse.fs import open_read
+
+_TS_PACKET_SIZES = (188, 192, 204)
+
+__all__ = ["declared_end_us", "ends_mid_packet", "wav_data_seconds"]
+
+_CONTAINER_DURATION_FORMATS = ("matroska", "webm", "flv")
+_WAV_HEADER_BYTES = 1 << 16
+
+
+def wav_data_seconds(header: bytes) -> Optional[float]:
+    """Seconds of sound a RIFF/WAVE header announces; None when it announces none (streamed
+    WAV writes 0 or 0xFFFFFFFF) or the header is not RIFF."""
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return None
+    pos, byte_rate = 12, None
+    while pos + 8 <= len(header):
+        tag, size = header[pos : pos + 4], struct.unpack_from("<I", header, pos + 4)[0]
+        if tag == b"fmt " and pos + 20 <= len(header):
+            byte_rate = struct.unpack_from("<I", header, pos + 8 + 8)[0]
+        elif tag == b"data":
+            if not byte_rate or size in (0, 0xFFFFFFFF):
+                return None
+            return size / byte_rate
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def declared_end_us(container, uri: str, origin_us: int, video_stream=None) -> Optional[int]:
+    """The end of the media on its clock as the file's header states it, or None."""
+    names = container.format.name.split(",")
+    if any(n in _CONTAINER_DURATION_FORMATS for n in names):
+        if container.duration is not None and container.duration > 0:
+            return int(container.start_time or 0) + int(container.duration) - origin_us
+        return None
+    if "avi" in names and video_stream is not None:
+        rate = video_stream.average_rate or video_stream.base_rate
+        if video_stream.frames and rate:
+            start = 0
+            if video_stream.start_time is not None and video_stream.time_base:
+                start = int(video_stream.start_time * video_stream.time_base * US_PER_SECOND)
+            return start + int(video_stream.frames * US_PER_SECOND / rate) - origin_us
+        return None
+    if "wav" in names:
+        with open_read(uri) as f:
+            seconds = wav_data_seconds(f.read(_WAV_HEADER_BYTES))
+        return None if seconds is None else int(seconds * US_PER_SECOND)
+    return None
+
+
+def ends_mid_packet(container, uri: str) -> Optional[str]:
+    """A warning when an MPEG-TS file's size is no whole number of transport packets."""
+    if "mpegts" not in container.format.name.split(","):
+        return None
+    with open_read(uri) as f:
+        size = f.seek(0, 2)
+    if size and all(size % n for n in _TS_PACKET_SIZES):
+        return f"{uri} ends inside a transport-stream packet ({size} bytes is no whole number of 188-byte packets): the file was cut short"
+    return None
