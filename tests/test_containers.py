@@ -178,3 +178,26 @@ def test_millisecond_audio_timestamps_are_not_gaps(tmp_path):
         raw = np.concatenate([f.to_ndarray()[0] for f in c.decode(audio=0)])
     assert stats.warnings == []
     assert np.array_equal(got, resample_poly(raw, 160, 441).astype(np.float32))
+
+
+def test_wav_header_states_its_length():
+    import struct
+
+    from mmfuse.transforms.media.declared import wav_data_seconds
+
+    def header(data_size, byte_rate=88200):
+        fmt = struct.pack("<HHIIHH", 1, 1, 44100, byte_rate, 2, 16)
+        return (
+            b"RIFF"
+            + struct.pack("<I", (36 + data_size) & 0xFFFFFFFF)
+            + b"WAVE"
+            + b"fmt "
+            + struct.pack("<I", 16)
+            + fmt
+            + b"data"
+            + struct.pack("<I", data_size)
+        )
+
+    assert wav_data_seconds(header(88200 * 6)) == 6.0
+    assert wav_data_seconds(header(0xFFFFFFFF)) is None  # streamed WAV: no length stated
+    assert wav_data_seconds(b"not a riff header at all") is None

@@ -149,3 +149,25 @@ def test_subtitle_like_text_only_ever_raises_transcript_error(text, ext):
         parse_transcript(text.encode(), "f" + ext)
     except TranscriptError:
         pass
+
+
+def test_long_texts_tokenize_in_pieces_as_nltk_does_whole():
+    from nltk.tokenize import NLTKWordTokenizer
+
+    from mmfuse.transforms.text.tokens import tokenize
+
+    words = ['"Quoted"', "don't", "(x),", "U.S.", "end.", "a--b", "3.5", "e-mail", "plain"]
+    text = " ".join(words[(i * 7) % len(words)] for i in range(6000))  # ~35 000 characters
+    assert len(text) > 8 * 4096
+    assert tokenize(text) == NLTKWordTokenizer().tokenize(text)
+    # NLTK's 5 s regular-expression guard trips on one multi-megabyte string
+    assert len(tokenize("word " * 2_000_000)) == 2_000_000
+
+
+def test_a_cue_of_megabytes_is_cut_with_a_warning():
+    from mmfuse.transforms.text.transcripts import MAX_CUE_CHARS, load_transcript
+
+    data = b"WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n" + b"word " * 1_000_000 + b"\n"
+    t = load_transcript(data, "bomb.vtt")
+    assert len(t.cues) == 1 and len(t.cues[0].text) <= MAX_CUE_CHARS
+    assert t.cues[0].text.startswith("word word") and t.warnings

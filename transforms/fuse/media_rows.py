@@ -69,7 +69,7 @@ def _cut_short(declared_us: Optional[int], ends: list[int]) -> tuple[str, ...]:
     if not declared_us or not ends:
         return ()
     end = max(ends)
-    if declared_us - end > max(200_000, declared_us // 50):
+    if declared_us - end > max(120_000, declared_us // 100):
         return (f"the file stops at {end / 1e6:.2f} s but its header says {declared_us / 1e6:.2f} s (truncated file?)",)
     return ()
 

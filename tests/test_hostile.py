@@ -1,0 +1,75 @@
+"""A hostile input set in one job with good items: damaged media in every container, special
+files and bombs. The job ends in bounded time with exit 0, accounts for every input, types
+every error, reports damage whatever else the job holds, and leaves the good items' rows as a
+clean run makes them."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import RUNNER, run_cli
+
+from mmfuse.testing.hostile import make_hostile_set
+
+
+def _tables(out):
+    media = {r["media_id"]: r for r in pq.read_table(out / "media").to_pylist()}
+    errors = pq.read_table(out / "errors").to_pylist()
+    windows = sorted(pq.read_table(out / "windows").to_pylist(), key=lambda r: (r["media_id"], r["window_index"]))
+    return media, errors, windows
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    manifest, cases = make_hostile_set(str(folder / "in"))
+    out = folder / "out"
+    run_cli(["--manifest", manifest, "--output", str(out), "--runner", RUNNER], timeout=240)
+    clean = folder / "clean.jsonl"
+    clean.write_text("".join(json.dumps(c.row) + "\n" for c in cases if c.expect == "ok"))
+    run_cli(["--manifest", str(clean), "--output", str(folder / "clean"), "--runner", RUNNER], timeout=240)
+    return cases, _tables(out), _tables(folder / "clean"), json.loads((out / "run.json").read_text())
+
+
+def test_every_input_is_accounted_for_and_every_error_typed(hostile):
+    cases, (media, errors, _), _, run = hostile
+    assert sorted(media) == sorted(c.id for c in cases)
+    counts = run["counts"]
+    assert counts["inputs"] == counts["ok"] + counts["failed"] == len(cases)
+    assert not [e for e in errors if e["error_type"] == "internal_error"], errors
+    failed = {m for m, r in media.items() if r["status"] == "failed"}
+    assert failed <= {e["media_id"] for e in errors}, "a failed item says why"
+
+
+def test_damage_is_reported_and_good_items_are_untouched(hostile):
+    cases, (media, _, windows), (_, _, clean_windows), _ = hostile
+    missed = [c.id for c in cases if c.expect == "damaged" and media[c.id]["status"] == "ok"]
+    assert not missed, {m: media[m]["warnings"] for m in missed}
+    for c in cases:
+        if c.expect == "failed":
+            assert media[c.id]["status"] == "failed", (c.id, media[c.id])
+        if c.expect == "ok":
+            assert media[c.id]["status"] == "ok", (c.id, media[c.id]["warnings"])
+    good = {c.id for c in cases if c.expect == "ok"}
+    assert [r for r in windows if r["media_id"] in good] == clean_windows
+
+
+def test_status_does_not_depend_on_the_other_items(hostile):
+    cases, (media, _, _), _, _ = hostile
+    copies = [media[c.id] for c in cases if c.id.startswith("same_cut_mkv_")]
+    assert len(copies) == 3
+    assert len({(r["status"], tuple(r["warnings"])) for r in copies}) == 1, [r["warnings"] for r in copies]
+    assert copies[0]["status"] == "partial"
+
+
+def test_named_hostile_cases(hostile):
+    _, (media, errors, windows), _, _ = hostile
+    wrapped = media["wrapped_flv"]
+    assert any("596.52 h" in w for w in wrapped["warnings"]), wrapped["warnings"]
+    assert max(r["end_us"] for r in windows if r["media_id"] == "wrapped_flv") <= 5_000_000
+    assert any("ends inside a transport-stream packet" in w for w in media["cut50_ts"]["warnings"])
+    assert any("header says 4.00 s" in w for w in media["cut50_wav"]["warnings"])
+    assert any("cut to that length" in w for w in media["long_cue"]["warnings"])
+    by_id = {e["media_id"]: e["error_type"] for e in errors}
+    assert by_id["directory"] == "not_a_file" and by_id["transcript_dir"] == "not_a_file"
+    assert by_id["cut50_mp4"] == "unreadable_container"
