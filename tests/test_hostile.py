@@ -73,3 +73,46 @@ def test_named_hostile_cases(hostile):
     by_id = {e["media_id"]: e["error_type"] for e in errors}
     assert by_id["directory"] == "not_a_file" and by_id["transcript_dir"] == "not_a_file"
     assert by_id["cut50_mp4"] == "unreadable_container"
+
+
+def test_a_stage_that_fails_on_one_item_is_a_dead_letter(tmp_path, monkeypatch, events_video):
+    """An unexpected exception in a later stage (here: window text, media row) costs that item
+    its rows or its figures, never the job; the error names the stage and the code."""
+    import mmfuse.transforms.fuse.beam as fuse_beam
+    from mmfuse.pipelines import extract
+
+    real_texts, real_row = fuse_beam.window_texts, fuse_beam.media_row
+
+    def texts(cues, grid, n):
+        if any("poison" in c.text for c in cues):
+            raise RuntimeError("window text broke")
+        return real_texts(cues, grid, n)
+
+    def row(plan, *args):
+        if plan.media_id == "bad_row":
+            raise KeyError("no such figure")
+        return real_row(plan, *args)
+
+    monkeypatch.setattr(fuse_beam, "window_texts", texts)
+    monkeypatch.setattr(fuse_beam, "media_row", row)
+    poison, fine = tmp_path / "poison.srt", tmp_path / "fine.srt"
+    poison.write_text("1\n00:00:01,000 --> 00:00:02,000\npoison here\n")
+    fine.write_text("1\n00:00:01,000 --> 00:00:02,000\nall fine\n")
+    rows = [
+        {"id": "bad_text", "video": events_video["video"], "transcript": str(poison)},
+        {"id": "bad_row", "video": events_video["video"], "transcript": str(fine)},
+        {"id": "good", "video": events_video["video"], "transcript": str(fine)},
+    ]
+    manifest = tmp_path / "items.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    assert extract.main(["--manifest", str(manifest), "--output", str(out), "--runner", RUNNER]) == 0
+    media, errors, windows = _tables(out)
+    by_stage = {(e["media_id"], e["stage"]): e for e in errors}
+    assert "window text broke" in by_stage[("bad_text", "window_text")]["message"]
+    assert "(at test_hostile.py:" in by_stage[("bad_text", "window_text")]["message"]  # where in the code
+    assert media["bad_text"]["status"] == "partial"
+    assert ("bad_row", "media_row") in by_stage and media["bad_row"]["status"] == "failed"
+    assert media["good"]["status"] == "ok" and any(r["media_id"] == "good" and r["transcript"] for r in windows)
+    run = json.loads((out / "run.json").read_text())
+    assert run["counts"]["inputs"] == run["counts"]["ok"] + run["counts"]["failed"] == 3

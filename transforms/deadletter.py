@@ -7,13 +7,15 @@ its ``ERRORS`` output instead of failing the job; they all land in ``errors/``.
 from __future__ import annotations
 
 import traceback
-from typing import Optional
+from typing import Any, Callable, Iterable, Optional
+
+import apache_beam as beam
 
 from mmfuse.errors import MmfuseError
 from mmfuse.schemas.records import ErrorRecord, MediaItem
 from mmfuse.transforms.counters import JobCounter
 
-__all__ = ["ERRORS", "FAILED", "error_record", "failed_media_row"]
+__all__ = ["ERRORS", "FAILED", "Guarded", "error_record", "failed_media_row", "media_id_of"]
 
 ERRORS = "errors"  # the dead-letter output of every stage
 FAILED = "failed"  # media rows of items that could not be used at all
@@ -44,3 +46,44 @@ def failed_media_row(item: MediaItem, n_errors: int = 1) -> dict:
         "n_errors": n_errors,
         "fingerprint": item.fingerprint,
     }
+
+
+def media_id_of(element: Any) -> str:
+    """The item an element of any stage belongs to: a record's ``media_id``, a row's
+    ``"media_id"``, or the key of a ``(media_id, …)`` / ``((media_id, index), …)`` pair."""
+    if hasattr(element, "media_id"):
+        return str(element.media_id)
+    if isinstance(element, dict) and "media_id" in element:
+        return str(element["media_id"])
+    if isinstance(element, tuple) and element:
+        return media_id_of(element[0]) if not isinstance(element[0], str) else element[0]
+    return "?"
+
+
+class _GuardedFn(beam.DoFn):
+    def __init__(self, fn: Callable[..., Iterable], stage: str):
+        self.fn, self.stage = fn, stage
+
+    def process(self, element, *args, **kwargs):
+        try:
+            # materialised, so an element that fails half way emits nothing but its error
+            out = list(self.fn(element, *args, **kwargs))
+        except Exception as err:
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(media_id_of(element), None, self.stage, err))
+            return
+        yield from out
+
+
+class Guarded(beam.PTransform):
+    """``FlatMap(fn, *args)`` whose failures are dead letters: an element that raises becomes
+    an :class:`~mmfuse.schemas.records.ErrorRecord` of ``stage`` on the ``errors`` output, and
+    the others go on (``main``). Beam's own ``with_exception_handling`` hands on the element
+    with the exception's repr and traceback text; the ``errors/`` table needs the item, the
+    stage and the exception's type, so the wrapper is written here."""
+
+    def __init__(self, fn: Callable[..., Iterable], stage: str, *args, **kwargs):
+        super().__init__()
+        self.fn, self.stage, self.args, self.kwargs = fn, stage, args, kwargs
+
+    def expand(self, pcoll):
+        return pcoll | beam.ParDo(_GuardedFn(self.fn, self.stage), *self.args, **self.kwargs).with_outputs(ERRORS, main="main")

@@ -146,7 +146,9 @@ class ExtractFeatures(beam.PTransform):
             aligned = plans | "Align" >> AlignItems(cfg.align, cfg.decode.captures_errors)
             plans, words = aligned["plans"], aligned["words"]
             stage_errors.append(aligned["errors"])
-        windows = {"plans": plans, "frames": frames, "audio": audio} | "Fuse" >> FuseWindows(grid, features)
+        fused = {"plans": plans, "frames": frames, "audio": audio} | "Fuse" >> FuseWindows(grid, features)
+        windows = fused["windows"]
+        stage_errors.append(fused["errors"])
         content_tables, facts, artifact_groups = {}, [], []
         if cfg.content.shots:
             shots = {"plans": plans, "cuts": decoded["cuts"], "reports": decoded["reports"]} | "ItemShots" >> ItemShots()
@@ -181,7 +183,7 @@ class ExtractFeatures(beam.PTransform):
         if artifact_groups:
             extras["artifacts"] = tuple(artifact_groups) | "AllArtifacts" >> beam.Flatten()
         errors = tuple(stage_errors) | "AllErrors" >> beam.Flatten()
-        media = {
+        made = {
             "plans": plans,
             "reports": decoded["reports"],
             "windows": windows,
@@ -189,6 +191,8 @@ class ExtractFeatures(beam.PTransform):
             "failed": planned["failed"],
             **({"facts": tuple(facts) | "AllFacts" >> beam.Flatten()} if facts else {}),
         } | "Media" >> MediaRows()
+        media = made["media"]
+        errors = (errors, made["errors"]) | "WithMediaErrors" >> beam.Flatten()
         tables = {"windows": windows, "media": media, "errors": errors | "ErrorRows" >> beam.Map(lambda e: e.as_row())}
         if cfg.windows.frames_table:
             tables["frames"] = frames | "FrameRows" >> beam.Map(_frame_row)

@@ -17,6 +17,7 @@ from mmfuse.clock import WindowGrid
 from mmfuse.schemas.records import AudioWindow, FrameRecord, ItemPlan
 from mmfuse.settings import FeatureSettings
 from mmfuse.transforms.counters import JobCounter
+from mmfuse.transforms.deadletter import ERRORS, Guarded, error_record, failed_media_row
 from mmfuse.transforms.features import make_text_extractor
 from mmfuse.transforms.fuse.media_rows import QUALITY, media_row, quality_values
 from mmfuse.transforms.fuse.windows import WindowText, mean_visual, window_texts
@@ -46,6 +47,15 @@ class _FuseFn(beam.DoFn):
         self.text = make_text_extractor(self.features.text, self.features.text_features) if hashing else None
 
     def process(self, element) -> Iterator[dict]:
+        try:
+            row = self._row(element)
+        except Exception as err:  # dead letter: this window is lost, the job goes on
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(element[0][0], None, "fuse", err))
+            return
+        self.windows.inc()
+        yield row
+
+    def _row(self, element) -> dict:
         (media_id, index), groups = element
         seeds = list(groups["seed"])
         text: Optional[WindowText] = next((s for s in seeds if s is not None), None)
@@ -53,8 +63,7 @@ class _FuseFn(beam.DoFn):
         audio = next(iter(groups["audio"]), None)
         start, end = self.grid.bounds(index)
         text_vec = self.text(list(text.tokens)) if (text is not None and self.text is not None) else None
-        self.windows.inc()
-        yield {
+        return {
             "media_id": media_id,
             "window_index": index,
             "start_us": start,
@@ -73,7 +82,8 @@ class _FuseFn(beam.DoFn):
 
 
 class FuseWindows(beam.PTransform):
-    """``{"plans", "frames", "audio"}`` → window rows (dicts in the ``windows/`` schema).
+    """``{"plans", "frames", "audio"}`` → ``{"windows": rows (dicts in the ``windows/``
+    schema), "errors": dead letters}``.
 
     Every window of the grid up to the item's duration gets a row, plus any window past it
     that still holds decoded data.
@@ -85,11 +95,16 @@ class FuseWindows(beam.PTransform):
 
     def expand(self, pcolls):
         grid = self.grid
-        seeds = pcolls["plans"] | "WindowSeeds" >> beam.FlatMap(_seeds, grid)
-        frames = pcolls["frames"] | "FramesToWindows" >> beam.FlatMap(_frame_keys, grid)
-        audio = pcolls["audio"] | "KeyAudio" >> beam.Map(_key_audio)
-        grouped = {"seed": seeds, "frames": frames, "audio": audio} | "JoinWindows" >> beam.CoGroupByKey()
-        return grouped | "FuseRows" >> beam.ParDo(_FuseFn(self.grid, self.features))
+        seeds = pcolls["plans"] | "WindowSeeds" >> Guarded(_seeds, "window_text", grid)
+        frames = pcolls["frames"] | "FramesToWindows" >> Guarded(_frame_keys, "fuse", grid)
+        grouped = {"seed": seeds.main, "frames": frames.main, "audio": pcolls["audio"] | "KeyAudio" >> beam.Map(_key_audio)}
+        rows = (
+            grouped
+            | "JoinWindows" >> beam.CoGroupByKey()
+            | "FuseRows" >> beam.ParDo(_FuseFn(self.grid, self.features)).with_outputs(ERRORS, main="windows")
+        )
+        errors = (seeds[ERRORS], frames[ERRORS], rows[ERRORS]) | "FuseErrors" >> beam.Flatten()
+        return {"windows": rows.windows, "errors": errors}
 
 
 def _key_audio(a: AudioWindow):
@@ -98,19 +113,25 @@ def _key_audio(a: AudioWindow):
 
 class _MediaRowFn(beam.DoFn):
     def process(self, element):
-        _media_id, groups = element
+        media_id, groups = element
         plans = list(groups["plan"])
         # Items that failed to probe have no plan: their row comes from the planning stage.
-        if plans:
+        if not plans:
+            return
+        try:
             facts = {}
             for f in groups["facts"]:
                 facts.update(f)
             yield media_row(plans[0], groups["reports"], sum(groups["windows"]), sum(groups["errors"]), facts)
+        except Exception as err:  # the item still gets a row, so every input is accounted for
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(media_id, plans[0].info.item.uri, "media_row", err))
+            yield failed_media_row(plans[0].info.item, sum(groups["errors"]) + 1)
 
 
 class MediaRows(beam.PTransform):
-    """``{"plans", "reports", "windows", "errors", "failed"[, "facts"]}`` → ``media/`` rows;
-    ``facts`` are ``(media_id, dict)`` figures of later stages."""
+    """``{"plans", "reports", "windows", "errors", "failed"[, "facts"]}`` → ``{"media": media/
+    rows, "errors": dead letters of making them}``; ``facts`` are ``(media_id, dict)``
+    figures of later stages."""
 
     def expand(self, pcolls):
         keyed = {
@@ -124,8 +145,12 @@ class MediaRows(beam.PTransform):
             | "CountErrors" >> beam.CombinePerKey(sum),
             "facts": pcolls["facts"] if "facts" in pcolls else pcolls["plans"].pipeline | "NoFacts" >> beam.Create([]),
         }
-        rows = keyed | "JoinMedia" >> beam.CoGroupByKey() | "MediaRow" >> beam.ParDo(_MediaRowFn())
-        return (rows, pcolls["failed"]) | "AllMediaRows" >> beam.Flatten()
+        rows = (
+            keyed
+            | "JoinMedia" >> beam.CoGroupByKey()
+            | "MediaRow" >> beam.ParDo(_MediaRowFn()).with_outputs(ERRORS, main="media")
+        )
+        return {"media": (rows.media, pcolls["failed"]) | "AllMediaRows" >> beam.Flatten(), "errors": rows[ERRORS]}
 
 
 class RunCounts(beam.CombineFn):
