@@ -14,6 +14,7 @@ __all__ = [
     "MmfuseError",
     "NoDecodableStream",
     "NotAFile",
+    "OutputError",
     "TranscriptError",
     "UnreadableContainer",
 ]
@@ -35,6 +36,13 @@ class InputError(MmfuseError, ValueError):
     """The list of inputs (manifest, glob) cannot be used; raised before a job starts."""
 
     error_type = "input_error"
+
+
+class OutputError(MmfuseError):
+    """The job could not write its output (a full disk, no permission); the earlier run in
+    the folder is kept."""
+
+    error_type = "output_error"
 
 
 class MediaError(MmfuseError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
+import uuid
 from typing import BinaryIO, Optional
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -61,8 +62,21 @@ def read_bytes(uri: str, limit: Optional[int] = None) -> bytes:
 
 
 def write_bytes(uri: str, data: bytes, mime_type: str = "application/octet-stream") -> None:
-    with FileSystems.create(uri, mime_type=mime_type, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(data)
+    """Write ``uri`` whole or not at all: the bytes go to a temporary name beside it, renamed
+    to ``uri`` once written (as Beam's ``FileBasedSink`` does with its temporary folder), so a
+    killed or retried writer never leaves a half file under the final name."""
+    tmp = f"{uri}.tmp-{uuid.uuid4().hex[:12]}"
+    try:
+        with FileSystems.create(tmp, mime_type=mime_type, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            f.write(data)
+        FileSystems.rename([tmp], [uri])
+    except BaseException:
+        try:
+            if FileSystems.exists(tmp):
+                FileSystems.delete([tmp])
+        except Exception:
+            pass
+        raise
 
 
 def exists(uri: str) -> bool:

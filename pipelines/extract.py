@@ -8,6 +8,7 @@ the job and prints a summary. Exit codes: 0 when the job ran (bad media files ar
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -16,27 +17,18 @@ import sys
 from typing import Optional
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 
-from mmfuse.errors import ConfigError, InputError, MmfuseError
+from mmfuse.errors import ConfigError, InputError, MmfuseError, OutputError
 from mmfuse.fs import exists, join
-from mmfuse.pipelines.job import (
-    STAGING,
-    add_to_run_json,
-    build_pipeline,
-    collect_metrics,
-    fingerprint_of,
-    promote,
-    resumable_config,
-)
+from mmfuse.pipelines.job import add_to_run_json, build_pipeline, collect_metrics, fingerprint_of, resumable_config
 from mmfuse.pipelines.options import JobArgs, parse_args
 from mmfuse.pipelines.summary import format_summary, read_run_json
-from mmfuse.schemas.tables import TABLES
 from mmfuse.transforms.counters import PROGRESS_ENV
 from mmfuse.transforms.extraction import artifact_files, feature_specs
 from mmfuse.transforms.inputs.listing import check_manifest, list_glob
 from mmfuse.transforms.sinks.resume import read_done
+from mmfuse.transforms.sinks.runfolder import STAGING, RunLock, promote, recover, run_entries
 
 __all__ = ["check_inputs", "check_resources", "main", "prepare_output", "run"]
 
@@ -46,8 +38,8 @@ _LOG = logging.getLogger("mmfuse")
 def prepare_output(output: str, overwrite: bool) -> bool:
     """Refuse to mix two runs' tables in one folder unless told to replace them; True when an
     earlier run is there to be replaced. Nothing is deleted here: the new run is written
-    beside it and swapped in once complete (:func:`~mmfuse.pipelines.job.promote`)."""
-    present = [t for t in (*TABLES, "artifacts", "run.json") if exists(join(output, t))]
+    beside it and swapped in once complete (:func:`~mmfuse.transforms.sinks.runfolder.promote`)."""
+    present = [p.rstrip("/").rsplit("/", 1)[-1] for p in run_entries(output)]
     if present and not overwrite:
         raise ConfigError(f"{output} already holds a run ({', '.join(present)}); pass --overwrite or choose another --output")
     return bool(present)
@@ -152,28 +144,59 @@ def run(argv: Optional[list] = None, test_pipeline: Optional[beam.Pipeline] = No
     job = resumable_config(job)
     specs = feature_specs(job.config.features, job.config.analyzers)  # hashes model files: once per job
     config_hash = fingerprint_of(job, explicit_artifacts, specs)
-    done, target = None, job.output
-    if job.skip_existing:
-        done = read_done(job.output)
-    # An earlier run in the folder stays whole until the new one is complete: a job that
-    # fails or is killed leaves it as it was.
-    if job.skip_existing or (not dry_run and prepare_output(job.output, job.overwrite)):
-        target = join(job.output, STAGING)
-        if exists(target):
-            FileSystems.delete([target])  # left by a run that did not finish
-    p = test_pipeline or beam.Pipeline(options=options)
-    build_pipeline(p, job, n_inputs, config_hash, done, target, specs, collisions)
-    local = _runner_name(options) in _LOCAL_RUNNERS
-    with _progress(local):
-        result = p.run()
-        result.wait_until_finish()
     if dry_run:
-        return _describe_dry_run(result)
-    metrics = collect_metrics(result)
-    if target != job.output:
+        p = test_pipeline or beam.Pipeline(options=options)
+        build_pipeline(p, job, n_inputs, config_hash, None, job.output, specs, collisions)
+        return _describe_dry_run(p.run())
+    # The folder's run is replaced only by a complete one: the job writes into the staging
+    # folder and swaps it in at the end; a job that fails or is killed leaves the earlier run.
+    with RunLock(job.output):
+        note = recover(job.output)
+        if note:
+            _LOG.warning("%s: %s", job.output, note)
+        if not job.skip_existing:
+            prepare_output(job.output, job.overwrite)
+        done = read_done(job.output) if job.skip_existing else None
+        target = join(job.output, STAGING)
+        p = test_pipeline or beam.Pipeline(options=options)
+        build_pipeline(p, job, n_inputs, config_hash, done, target, specs, collisions)
+        with _progress(_runner_name(options) in _LOCAL_RUNNERS), _output_errors(job.output):
+            result = p.run()
+            result.wait_until_finish()
+        add_to_run_json(target, collect_metrics(result))
         promote(target, job.output)
-    add_to_run_json(job.output, metrics)
     return read_run_json(job.output)
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full(err: BaseException) -> bool:
+    """Whether ``err`` or what caused it is a full disk or quota (runners re-raise a step's
+    OSError as a RuntimeError that keeps only its text)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in _DISK_FULL:
+            return True
+        if any(f"[Errno {n}]" in str(err) for n in _DISK_FULL) or "No space left on device" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+@contextlib.contextmanager
+def _output_errors(output: str):
+    """A full disk ends the job with one line naming the folder, not a runner traceback."""
+    try:
+        yield
+    except Exception as err:
+        if _disk_full(err):
+            raise OutputError(
+                f"no space left on the device while writing {output}: free some or choose another --output "
+                "(the earlier run there, if any, is kept)"
+            ) from None
+        raise
 
 
 @contextlib.contextmanager

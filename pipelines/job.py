@@ -8,11 +8,10 @@ import time
 from typing import Mapping, Optional
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
-from mmfuse.fs import exists, join, move_tree, read_bytes, write_bytes
+from mmfuse.fs import exists, join, read_bytes, write_bytes
 from mmfuse.pipelines.options import JobArgs
-from mmfuse.schemas.tables import TABLES, FeatureSpec
+from mmfuse.schemas.tables import FeatureSpec
 from mmfuse.settings import ExtractConfig
 from mmfuse.transforms.analyzers.artifacts import load_artifact
 from mmfuse.transforms.counters import NAMESPACE
@@ -23,9 +22,7 @@ from mmfuse.transforms.inputs.beam import ReadInputs
 from mmfuse.transforms.sinks.beam import CarryOver, Fingerprint, WriteRunSummary, WriteTables, split_items
 from mmfuse.transforms.sinks.resume import PENDING, SKIPPED, config_fingerprint
 
-__all__ = ["STAGING", "add_to_run_json", "build_pipeline", "collect_metrics", "fingerprint_of", "promote", "resumable_config"]
-
-STAGING = ".mmfuse-staging"
+__all__ = ["add_to_run_json", "build_pipeline", "collect_metrics", "fingerprint_of", "resumable_config"]
 
 
 def resumable_config(job: JobArgs) -> JobArgs:
@@ -94,16 +91,6 @@ def build_pipeline(
     if artifacts is not None:
         summary["artifacts"] = artifacts
     _ = summary | "RunSummary" >> WriteRunSummary(target, run_config, RunCounts(), started_at=time.time())
-
-
-def promote(staging: str, output: str) -> None:
-    """Replace the tables, artifacts and run.json in ``output`` by those in ``staging``."""
-    present = [join(output, t) for t in (*TABLES, "artifacts", "run.json") if exists(join(output, t))]
-    if present:
-        FileSystems.delete(present)
-    move_tree(staging, output)
-    if exists(staging):
-        FileSystems.delete([staging])
 
 
 def collect_metrics(result) -> dict:

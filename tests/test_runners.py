@@ -236,7 +236,7 @@ def test_a_killed_overwrite_leaves_the_earlier_run_whole_and_a_finished_one_repl
         return {
             str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(out.rglob("*"))
-            if p.is_file() and ".mmfuse-staging" not in p.parts
+            if p.is_file() and not any(part.startswith(".mmfuse-") for part in p.parts)
         }
 
     before = snapshot()
@@ -249,3 +249,81 @@ def test_a_killed_overwrite_leaves_the_earlier_run_whole_and_a_finished_one_repl
     after = json.loads((out / "run.json").read_text())
     assert after["config"]["fps"] == 1 and not (out / ".mmfuse-staging").exists()
     assert all(len(pq.read_table(out / t)) for t in ("windows", "media"))
+
+
+def _tables_of(out):
+    run = json.loads((out / "run.json").read_text())
+    return (
+        run["config"]["hop"],
+        len(pq.read_table(out / "windows")),
+        sorted(r["media_id"] for r in pq.read_table(out / "media").to_pylist()),
+    )
+
+
+@pytest.mark.parametrize("point", ["promote:complete", "promote:previous", "promote:moved"])
+def test_a_job_killed_while_swapping_in_its_run_leaves_one_complete_run(items, tmp_path, point):
+    """SIGKILL at each step of the swap (the process kills itself there): the next job into the
+    folder finds it holding the old run or the new one, whole, never a mix; --skip_existing
+    then resumes without duplicates."""
+    out = tmp_path / "out"
+    base = ["--manifest", str(items), "--output", str(out), "--runner", RUNNER]
+    assert extract.main([*base, "--hop", "1.0"]) == 0
+    old = _tables_of(out)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mmfuse.pipelines.extract", *base, "--overwrite", "--hop", "0.5"],
+        cwd=ROOT,
+        env={**os.environ, "MMFUSE_FAULT": point},
+        capture_output=True,
+        timeout=300,
+    )
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    from mmfuse.transforms.sinks.runfolder import recover
+
+    recover(str(out))
+    hop, n_windows, ids = _tables_of(out)
+    assert ids == old[2]
+    # the old run (hop 1 s) or the new one (hop 0.5 s: about twice the windows), each whole
+    assert (hop, n_windows) == old[:2] or (hop == 0.5 and n_windows > old[1]), (hop, n_windows, old)
+    assert not (out / ".mmfuse-staging").exists() and not (out / ".mmfuse-previous").exists()
+    assert extract.main([*base, "--skip_existing", "--hop", str(hop)]) == 0
+    media = pq.read_table(out / "media").to_pylist()
+    assert sorted(r["media_id"] for r in media) == old[2]  # no duplicates
+    assert all(r["status"] in ("skipped", "failed") for r in media), [r["status"] for r in media]
+
+
+def test_a_second_job_into_the_same_output_is_refused(items, tmp_path):
+    out = tmp_path / "out"
+    base = ["--manifest", str(items), "--output", str(out), "--runner", RUNNER]
+    with running_job([*base, "--av_sync", "--align_words"]) as proc:
+        second = subprocess.run(
+            [sys.executable, "-m", "mmfuse.pipelines.extract", *base, "--overwrite"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 2, second.stderr[-2000:]
+        assert "is being written by process" in second.stderr and str(proc.pid) in second.stderr
+        assert proc.wait(timeout=300) == 0
+    assert extract.main([*base, "--overwrite"]) == 0  # the lock went with the first job
+
+
+def test_a_full_disk_ends_with_one_line_and_keeps_the_earlier_run(items, tmp_path, monkeypatch, capsys):
+    import errno
+
+    import mmfuse.transforms.sinks.files as files
+
+    out = tmp_path / "out"
+    base = ["--manifest", str(items), "--output", str(out), "--runner", RUNNER]
+    assert extract.main(base) == 0
+    before = (out / "run.json").read_bytes()
+
+    def full(path, data, *args):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    monkeypatch.setattr(files, "write_bytes", full)
+    capsys.readouterr()
+    assert extract.main([*base, "--overwrite"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("mmfuse: error: no space left on the device while writing " + str(out)), err[-3:]
+    assert (out / "run.json").read_bytes() == before and len(pq.read_table(out / "windows"))
