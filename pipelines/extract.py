@@ -53,9 +53,11 @@ def check_inputs(job: JobArgs) -> tuple[int, frozenset]:
 _LOCAL_RUNNERS = {"directrunner", "fnapirunner", "bundlebaseddirectrunner", "switchingdirectrunner", "prismrunner"}
 
 
-def check_resources(job: JobArgs, options: PipelineOptions) -> None:
-    """Model files and artifacts exist; a local run asking for a GPU has one. (On Dataflow the
-    GPU is checked on the worker, where the model is loaded.)"""
+def check_resources(job: JobArgs, options: PipelineOptions) -> dict:
+    """Model files and artifacts exist and can be used; a local run asking for a GPU has one.
+    (On Dataflow the GPU is checked on the worker, where the model is loaded.) Returns the
+    feature specs (:func:`~mmfuse.transforms.extraction.feature_specs`: model files hashed
+    once per job)."""
     features, artifacts_from = job.config.features, job.config.analyzers.artifacts_from
     for flag, path, arch_flag, arch in (
         ("--visual_model", features.visual_model if features.visual == "cnn" else None, "--visual_arch", features.visual_arch),
@@ -63,10 +65,12 @@ def check_resources(job: JobArgs, options: PipelineOptions) -> None:
     ):
         if path:
             _check_model(flag, path, arch_flag, arch)
+    specs = feature_specs(features, job.config.analyzers)
     if artifacts_from:
         missing = [n for n in artifact_files(job.config) if not exists(join(artifacts_from, f"{n}.npz"))]
         if missing:
             raise ConfigError(f"--artifacts_from {artifacts_from} lacks {', '.join(missing)} (.npz + .json) for these settings")
+        _check_artifacts(job, artifacts_from, specs)
     if features.uses_torch:
         try:
             import torch  # noqa: F401
@@ -79,6 +83,25 @@ def check_resources(job: JobArgs, options: PipelineOptions) -> None:
             check_local_device("cuda")
         except RuntimeError as err:
             raise ConfigError(str(err)) from None
+
+    return specs
+
+
+def _check_artifacts(job: JobArgs, folder: str, specs: dict) -> None:
+    """Each artifact the job would apply loads, matches its hash, fits its column and holds
+    finite numbers, before any worker reads it."""
+    from mmfuse.transforms.analyzers.artifacts import check_artifact, load_artifact
+
+    for name in artifact_files(job.config):
+        try:
+            artifact = load_artifact(folder, name)
+            spec = specs.get(artifact.column)
+            check_artifact(artifact, spec.dim if spec is not None and isinstance(spec.dim, int) else None)
+        except Exception as err:  # damaged files of any kind: one line, before the job starts
+            detail = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
+            raise ConfigError(
+                f"--artifacts_from {folder}: {name} cannot be used ({detail}); fit it again or give another folder"
+            ) from None
 
 
 def _check_model(flag: str, path: str, arch_flag: str, arch: Optional[str]) -> None:
@@ -138,11 +161,10 @@ def run(argv: Optional[list] = None, test_pipeline: Optional[beam.Pipeline] = No
     job = parse_args(argv)
     n_inputs, collisions = check_inputs(job)
     options = PipelineOptions(argv)
-    check_resources(job, options)
+    specs = check_resources(job, options)  # hashes model files: once per job
     dry_run = bool(options.view_as(TestOptions).dry_run)
     explicit_artifacts = job.config.analyzers.artifacts_from
     job = resumable_config(job)
-    specs = feature_specs(job.config.features, job.config.analyzers)  # hashes model files: once per job
     config_hash = fingerprint_of(job, explicit_artifacts, specs)
     if dry_run:
         p = test_pipeline or beam.Pipeline(options=options)

@@ -256,3 +256,62 @@ def test_bad_model_flags(dataset, tmp_path, capsys, flags, message):
     assert extract.main(["--manifest", str(dataset / "items.jsonl"), "--output", str(tmp_path / "x"), *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.fixture(scope="module")
+def fitted(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("fitted") / "fit"
+    return _run(out, dataset / "items.jsonl", "--reduce", "pca", "--dims", "4") / "artifacts"
+
+
+def _damage(folder, how):
+    import io
+
+    npz, desc = folder / "visual_pca.npz", folder / "visual_pca.json"
+    with np.load(npz, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    doc = json.loads(desc.read_text())
+    if how == "hash":
+        arrays["mean"] = arrays["mean"] + 1.0  # the numbers changed, the recorded hash did not
+    elif how in ("nan", "shape"):
+        from mmfuse.transforms.analyzers.artifacts import Artifact
+
+        if how == "nan":
+            arrays["projection"] = np.full_like(arrays["projection"], np.nan)
+        else:
+            arrays["projection"] = arrays["projection"][:-1]
+        doc["content_hash"] = Artifact(doc["name"], doc["kind"], doc["column"], arrays, doc["params"]).content_hash
+    elif how == "garbage":
+        npz.write_bytes(b"not a zip file at all")
+        return
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    npz.write_bytes(buf.getvalue())
+    desc.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    "how, message",
+    [
+        ("hash", "does not match its recorded content hash"),
+        ("nan", "projection holds NaN or infinite values"),
+        ("shape", "does not fit mean"),
+        ("garbage", "pickled (object) data"),  # np.load(allow_pickle=False) refuses to unpickle
+    ],
+)
+def test_a_damaged_artifact_folder_is_refused_before_the_job_starts(dataset, fitted, tmp_path, capsys, how, message):
+    """A hash proves the files are as written, not that they are usable: an all-NaN fit with a
+    valid hash would give ``ok`` rows of NaN."""
+    import shutil
+
+    folder = tmp_path / "artifacts"
+    shutil.copytree(fitted, folder)
+    _damage(folder, how)
+    capsys.readouterr()
+    code = extract.main(
+        ["--manifest", str(dataset / "items.jsonl"), "--output", str(tmp_path / "x"), "--reduce", "pca", "--dims", "4"]
+        + ["--artifacts_from", str(folder), "--runner", RUNNER]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "visual_pca cannot be used" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x" / "windows").exists()

@@ -17,7 +17,7 @@ import numpy as np
 
 from mmfuse.fs import join, read_bytes, write_bytes
 
-__all__ = ["Artifact", "load_artifact", "save_artifact"]
+__all__ = ["Artifact", "check_artifact", "load_artifact", "save_artifact"]
 
 
 @dataclass(frozen=True)
@@ -77,3 +77,40 @@ def load_artifact(folder: str, name: str) -> Artifact:
     if artifact.content_hash != description["content_hash"]:
         raise ValueError(f"artifact {name} in {folder} does not match its recorded content hash")
     return artifact
+
+
+# For each kind: (vector array, projection array) pairs whose shapes must fit, and the arrays
+# that must exist. A projection's first axis is its input's length.
+_SHAPES = {
+    "pca": (("mean", "projection"),),
+    "pca_whiten": (("mean", "projection"),),
+    "ica": (("mean", "projection"),),
+    "tfidf_lsa": (("idf", "components"), ("vocabulary", "components")),
+    "cca": (("x_mean", "x_projection"), ("y_mean", "y_projection")),
+}
+
+
+def check_artifact(artifact: Artifact, input_dim: int | None = None) -> None:
+    """Raise ValueError unless the artifact can be applied: a kind mmfuse knows, its arrays
+    present with shapes that fit each other (and ``input_dim``, the width of the column it
+    applies to, where known), every number finite. A hash proves the files are as written,
+    not that what was written is usable (an all-NaN fit hashes as well as any)."""
+    if artifact.kind not in _SHAPES:
+        raise ValueError(f"unknown kind {artifact.kind!r}")
+    arrays = artifact.arrays
+    for vector, matrix in _SHAPES[artifact.kind]:
+        missing = [k for k in (vector, matrix) if k not in arrays]
+        if missing:
+            raise ValueError(f"no {' or '.join(missing)} array")
+        v, m = arrays[vector], arrays[matrix]
+        if v.ndim != 1 or m.ndim != 2 or m.shape[0] != v.shape[0]:
+            raise ValueError(f"{matrix} {list(m.shape)} does not fit {vector} {list(v.shape)}")
+    if artifact.kind == "cca" and arrays["x_projection"].shape[1] != arrays["y_projection"].shape[1]:
+        raise ValueError("x_projection and y_projection have different widths")
+    if input_dim and artifact.kind in ("pca", "pca_whiten", "ica") and arrays["mean"].shape[0] != input_dim:
+        raise ValueError(
+            f"fitted on {arrays['mean'].shape[0]}-d {artifact.column} features, these settings make {input_dim}-d ones"
+        )
+    for key, a in arrays.items():
+        if np.issubdtype(a.dtype, np.number) and not np.isfinite(a).all():
+            raise ValueError(f"{key} holds NaN or infinite values")
