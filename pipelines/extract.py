@@ -24,6 +24,7 @@ from mmfuse.fs import exists, join
 from mmfuse.pipelines.job import add_to_run_json, build_pipeline, collect_metrics, fingerprint_of, resumable_config
 from mmfuse.pipelines.options import JobArgs, parse_args
 from mmfuse.pipelines.summary import format_summary, read_run_json
+from mmfuse.remote import check_reachable
 from mmfuse.transforms.counters import PROGRESS_ENV
 from mmfuse.transforms.extraction import artifact_files, feature_specs
 from mmfuse.transforms.inputs.listing import check_manifest, list_glob
@@ -159,6 +160,10 @@ def run(argv: Optional[list] = None, test_pipeline: Optional[beam.Pipeline] = No
     or :class:`InputError` before starting anything when flags or inputs are wrong."""
     argv = list(sys.argv[1:] if argv is None else argv)
     job = parse_args(argv)
+    features = job.config.features
+    check_reachable(  # a store without network or credentials: one line now, not minutes of retries
+        [job.videos, job.manifest, job.output, job.config.analyzers.artifacts_from, features.visual_model, features.audio_model]
+    )
     n_inputs, collisions = check_inputs(job)
     options = PipelineOptions(argv)
     specs = check_resources(job, options)  # hashes model files: once per job

@@ -202,3 +202,35 @@ def test_a_picture_over_the_pixel_cap_is_refused_before_decoding(tmp_path, event
     errors = {r["media_id"]: r["error_type"] for r in pq.read_table(out / "errors").to_pylist()}
     assert media["big"]["status"] == "failed" and errors["big"] == "too_large"
     assert media["audio_only"]["status"] == "ok"  # the cap is about pictures
+
+
+def test_an_object_store_that_cannot_answer_fails_fast_with_one_line(tmp_path):
+    """No network or credentials: Beam's GCS client would retry for minutes."""
+    import subprocess
+    import sys
+    import time
+
+    from mmfuse.remote import stores_of
+
+    assert stores_of(["gs://b/x/*.mp4", "gs://b/y.jsonl", "/local/file", "s3://c/m.pt", None]) == {
+        "gs://b": "gs://b/x/*.mp4",
+        "s3://c": "s3://c/m.pt",
+    }
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mmfuse.pipelines.extract",
+            "--videos",
+            "gs://mmfuse-no-such-bucket/clips/*.mp4",
+            "--output",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and time.monotonic() - started < 60, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("mmfuse: error: gs://mmfuse-no-such-bucket/clips/*.mp4"), done.stderr[-2000:]
