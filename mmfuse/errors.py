@@ -7,6 +7,8 @@ from typing import Optional
 __all__ = [
     "ConfigError",
     "DecodeError",
+    "DecodeTimeout",
+    "DecoderCrashed",
     "InputError",
     "InputTooLarge",
     "MediaError",
@@ -84,6 +86,18 @@ class DecodeError(MediaError):
     """Decoding failed part way through a stream."""
 
     error_type = "decode_error"
+
+
+class DecodeTimeout(MediaError):
+    """A decode task ran past ``--task_timeout``."""
+
+    error_type = "timeout"
+
+
+class DecoderCrashed(MediaError):
+    """The subprocess decoding a task (``--isolate_decode``) died: a crash in the decoder."""
+
+    error_type = "decoder_crashed"
 
 
 class TranscriptError(MmfuseError, ValueError):

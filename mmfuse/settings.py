@@ -154,8 +154,20 @@ class DecodeSettings:
     max_transcript_mb: float = setting(
         64.0, "Largest transcript file read, in MB; a larger one is an error of the item (too_large), which goes on without text."
     )
+    task_timeout: float = setting(
+        900.0,
+        "Seconds one decode task (a video chunk or an item's audio) may take; past it the task ends "
+        "in a typed error (timeout) and the job goes on. 0: no limit. Without --isolate_decode a "
+        "decoder stuck in C code keeps its thread busy until the worker ends.",
+    )
+    isolate_decode: bool = setting(
+        False,
+        "Decode each task in a subprocess of the worker (Beam's with_exception_handling(use_subprocess=True)): "
+        "a decoder that crashes or hangs costs that task only, and is killed at --task_timeout.",
+    )
 
     def __post_init__(self):
+        _need(self.task_timeout >= 0, "--task_timeout must be >= 0 (0: no limit)")
         _need(self.fps >= 0, f"--fps must be 0 (every frame) or positive, got {self.fps}")
         try:
             Fraction(str(self.fps))

@@ -116,3 +116,44 @@ def test_a_stage_that_fails_on_one_item_is_a_dead_letter(tmp_path, monkeypatch, 
     assert media["good"]["status"] == "ok" and any(r["media_id"] == "good" and r["transcript"] for r in windows)
     run = json.loads((out / "run.json").read_text())
     assert run["counts"]["inputs"] == run["counts"]["ok"] + run["counts"]["failed"] == 3
+
+
+def test_a_decode_task_past_its_time_budget_is_a_typed_timeout(tmp_path, events_video):
+    out = tmp_path / "out"
+    run_cli(["--videos", events_video["video"], "--output", str(out), "--runner", RUNNER, "--task_timeout", "0.001"], timeout=240)
+    media, errors, _ = _tables(out)
+    assert {e["error_type"] for e in errors} == {"timeout"} and {e["stage"] for e in errors} == {"decode_video", "decode_audio"}
+    assert "took over --task_timeout 0.001 s" in errors[0]["message"]
+    assert [m["status"] for m in media.values()] == ["partial"]
+
+
+def test_a_decoder_that_crashes_costs_its_task_only_with_isolate_decode(tmp_path, events_video):
+    """The subprocess decoding one item is killed (SIGKILL, as a segfaulting decoder dies); the
+    job and the other item go on."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("crash", "fine"):
+        shutil.copy(events_video["video"], folder / f"{name}.mp4")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "mmfuse.pipelines.extract", "--videos", str(folder / "*.mp4"), "--output", str(out)]
+        + ["--runner", RUNNER, "--isolate_decode"],
+        cwd=ROOT,
+        env={**os.environ, "MMFUSE_FAULT": "decode:crash"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    media, errors, windows = _tables(out)
+    assert {e["media_id"] for e in errors} == {"crash"} and {e["error_type"] for e in errors} == {"decoder_crashed"}
+    assert media["fine"]["status"] == "ok" and media["crash"]["status"] == "partial"
+    fine = [r for r in windows if r["media_id"] == "fine"]
+    assert fine and all(r["has_video"] and r["has_audio"] for r in fine)

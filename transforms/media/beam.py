@@ -10,14 +10,16 @@ keeps what it produced, reports the failure, and sends a dead letter; the job go
 from __future__ import annotations
 
 import logging
+from concurrent.futures.process import BrokenProcessPool
 from typing import Iterator, Optional
 
 import apache_beam as beam
 import numpy as np
 
 from mmfuse.clock import WindowGrid
-from mmfuse.errors import MediaError
-from mmfuse.schemas.records import AudioWindow, ChunkReport, DecodeTask, FrameRecord, ItemPlan, MediaInfo, MediaItem
+from mmfuse.errors import DecodeError, DecoderCrashed, DecodeTimeout, MediaError
+from mmfuse.faults import fault
+from mmfuse.schemas.records import AudioWindow, ChunkReport, DecodeTask, ErrorRecord, FrameRecord, ItemPlan, MediaInfo, MediaItem
 from mmfuse.settings import DecodeSettings, FeatureSettings
 from mmfuse.transforms.align.shots import CutDetector
 from mmfuse.transforms.counters import JobCounter
@@ -41,6 +43,7 @@ FRAMES = "frames"
 CUTS = "cuts"
 AUDIO = "audio"
 REPORTS = "reports"
+LOST = "lost"  # tasks Beam gave up on: past --task_timeout, or their subprocess died
 _LOG = logging.getLogger(__name__)
 
 
@@ -133,6 +136,7 @@ class _DecodeFn(beam.DoFn):
         return mel.astype(np.float32)
 
     def process(self, task: DecodeTask) -> Iterator:
+        fault(f"decode:{task.media_id}")
         if task.kind == "video":
             yield from self._video(task)
         else:
@@ -249,7 +253,39 @@ class DecodeTasks(beam.PTransform):
         self.decode, self.features, self.grid, self.shots = decode, features, grid, shots
 
     def expand(self, tasks):
-        out = tasks | "Decode" >> beam.ParDo(_DecodeFn(self.decode, self.features, self.grid, self.shots)).with_outputs(
-            AUDIO, REPORTS, ERRORS, CUTS, main=FRAMES
-        )
-        return {FRAMES: out[FRAMES], AUDIO: out[AUDIO], REPORTS: out[REPORTS], ERRORS: out[ERRORS], CUTS: out[CUTS]}
+        decode = beam.ParDo(_DecodeFn(self.decode, self.features, self.grid, self.shots))
+        timeout = self.decode.task_timeout or None
+        if not (timeout or self.decode.isolate_decode):
+            out = tasks | "Decode" >> decode.with_outputs(AUDIO, REPORTS, ERRORS, CUTS, main=FRAMES)
+            return {FRAMES: out[FRAMES], AUDIO: out[AUDIO], REPORTS: out[REPORTS], ERRORS: out[ERRORS], CUTS: out[CUTS]}
+        # Beam runs each task in a thread (or a subprocess) it can give up on; a task that
+        # overruns or kills its subprocess comes back on LOST with the exception's type.
+        out = tasks | "Decode" >> decode.with_exception_handling(
+            main_tag=FRAMES, dead_letter_tag=LOST, use_subprocess=self.decode.isolate_decode, timeout=timeout
+        ).with_outputs(AUDIO, REPORTS, ERRORS, CUTS, main=FRAMES)
+        lost = out[LOST] | "LostTasks" >> beam.FlatMap(_lost_task, timeout)
+        errors = (out[ERRORS], lost | "LostErrors" >> beam.Filter(lambda x: isinstance(x, ErrorRecord)))
+        reports = (out[REPORTS], lost | "LostReports" >> beam.Filter(lambda x: isinstance(x, ChunkReport)))
+        return {
+            FRAMES: out[FRAMES],
+            AUDIO: out[AUDIO],
+            REPORTS: reports | "AllReports" >> beam.Flatten(),
+            ERRORS: errors | "AllDecodeErrors" >> beam.Flatten(),
+            CUTS: out[CUTS],
+        }
+
+
+def _lost_task(lost, timeout: Optional[float]) -> Iterator:
+    """The error record and failed report of a task Beam gave up on."""
+    task, (exc_type, text, _trace) = lost
+    uri = task.info.item.video_uri if task.kind == "video" else task.info.audio_uri
+    what = "video chunk" if task.kind == "video" else "audio"
+    if issubclass(exc_type, TimeoutError):
+        err: Exception = DecodeTimeout(f"{uri}: decoding its {what} took over --task_timeout {timeout:g} s")
+    elif issubclass(exc_type, BrokenProcessPool):
+        err = DecoderCrashed(f"{uri}: the subprocess decoding its {what} died (a crash in the decoder)")
+    else:
+        err = DecodeError(f"{uri}: decoding its {what} failed: {text}")
+    yield error_record(task.media_id, uri, f"decode_{task.kind}", err)
+    index = task.chunk.index if task.kind == "video" else -1
+    yield ChunkReport(task.media_id, index, failed=True)

@@ -26,7 +26,7 @@ __all__ = ["PENDING", "SKIPPED", "config_fingerprint", "item_fingerprint", "read
 PENDING = "pending"
 SKIPPED = "skipped"
 # Settings that change how a job runs but not what it writes.
-_NEUTRAL = {"chunk_seconds", "decode_threads", "batch_size", "model_copies"}
+_NEUTRAL = {"chunk_seconds", "decode_threads", "batch_size", "model_copies", "task_timeout", "isolate_decode"}
 
 
 def config_fingerprint(config: ExtractConfig, content_hashes: Mapping[str, Optional[str]]) -> str:

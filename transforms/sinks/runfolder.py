@@ -32,6 +32,7 @@ from typing import Optional
 from apache_beam.io.filesystems import FileSystems
 
 from mmfuse.errors import ConfigError
+from mmfuse.faults import fault
 from mmfuse.fs import exists, join, move_tree, read_bytes, write_bytes
 from mmfuse.schemas.tables import TABLES
 
@@ -42,17 +43,11 @@ PREVIOUS = ".mmfuse-previous"
 LOCK = ".mmfuse-lock"
 _COMPLETE = "COMPLETE"  # in the staging folder: the new run is whole
 _MOVING = "MOVING"  # in the staging folder: the earlier run is out of the way
-_FAULT_ENV = "MMFUSE_FAULT"  # fault injection for tests: kill the process at a named point
 
 
 def run_entries(folder: str) -> list[str]:
     """The entries of a run present in ``folder``."""
     return [join(folder, t) for t in (*TABLES, "artifacts", "run.json") if exists(join(folder, t))]
-
-
-def _fault(point: str) -> None:
-    if os.environ.get(_FAULT_ENV) == point:
-        os.kill(os.getpid(), 9)
 
 
 def _delete(path: str) -> None:
@@ -76,7 +71,7 @@ def _move_entries(src: str, dst: str) -> None:
 def promote(staging: str, output: str) -> None:
     """Swap the finished run in ``staging`` into ``output`` (steps 1–4 above)."""
     write_bytes(join(staging, _COMPLETE), b"")
-    _fault("promote:complete")
+    fault("promote:complete")
     _swap(staging, output)
 
 
@@ -84,10 +79,10 @@ def _swap(staging: str, output: str) -> None:
     previous = join(output, PREVIOUS)
     if not exists(join(staging, _MOVING)):
         _move_entries(output, previous)  # what is still there of the earlier run
-        _fault("promote:previous")
+        fault("promote:previous")
         write_bytes(join(staging, _MOVING), b"")
     _move_entries(staging, output)
-    _fault("promote:moved")
+    fault("promote:moved")
     _delete(previous)
     _delete(staging)
 
