@@ -253,17 +253,20 @@ class DecodeTasks(beam.PTransform):
         self.decode, self.features, self.grid, self.shots = decode, features, grid, shots
 
     def expand(self, tasks):
-        decode = beam.ParDo(_DecodeFn(self.decode, self.features, self.grid, self.shots))
         timeout = self.decode.task_timeout or None
         if not (timeout or self.decode.isolate_decode):
+            decode = beam.ParDo(_DecodeFn(self.decode, self.features, self.grid, self.shots))
             out = tasks | "Decode" >> decode.with_outputs(AUDIO, REPORTS, ERRORS, CUTS, main=FRAMES)
             return {FRAMES: out[FRAMES], AUDIO: out[AUDIO], REPORTS: out[REPORTS], ERRORS: out[ERRORS], CUTS: out[CUTS]}
         # Beam runs each task in a thread (or a subprocess) it can give up on; a task that
-        # overruns or kills its subprocess comes back on LOST with the exception's type.
-        out = tasks | "Decode" >> decode.with_exception_handling(
-            main_tag=FRAMES, dead_letter_tag=LOST, use_subprocess=self.decode.isolate_decode, timeout=timeout
-        ).with_outputs(AUDIO, REPORTS, ERRORS, CUTS, main=FRAMES)
-        lost = out[LOST] | "LostTasks" >> beam.FlatMap(_lost_task, timeout)
+        # overruns or kills its subprocess comes back on LOST with the exception's type. Its
+        # wrapper passes on one output, so the outputs travel as (tag, value) pairs through it.
+        tagged = beam.ParDo(_TaggedFn(_DecodeFn(self.decode, self.features, self.grid, self.shots)))
+        guarded = tasks | "Decode" >> tagged.with_exception_handling(
+            main_tag="decoded", dead_letter_tag=LOST, use_subprocess=self.decode.isolate_decode, timeout=timeout
+        )
+        out = guarded["decoded"] | "Untag" >> beam.ParDo(_UntagFn()).with_outputs(AUDIO, REPORTS, ERRORS, CUTS, main=FRAMES)
+        lost = guarded[LOST] | "LostTasks" >> beam.FlatMap(_lost_task, timeout)
         errors = (out[ERRORS], lost | "LostErrors" >> beam.Filter(lambda x: isinstance(x, ErrorRecord)))
         reports = (out[REPORTS], lost | "LostReports" >> beam.Filter(lambda x: isinstance(x, ChunkReport)))
         return {
@@ -273,6 +276,26 @@ class DecodeTasks(beam.PTransform):
             ERRORS: errors | "AllDecodeErrors" >> beam.Flatten(),
             CUTS: out[CUTS],
         }
+
+
+class _TaggedFn(beam.DoFn):
+    """A DoFn's outputs as ``(tag, value)`` pairs on the main output."""
+
+    def __init__(self, fn: beam.DoFn):
+        self.fn = fn
+
+    def setup(self):
+        self.fn.setup()
+
+    def process(self, element) -> Iterator:
+        for out in self.fn.process(element):
+            yield (out.tag, out.value) if isinstance(out, beam.pvalue.TaggedOutput) else (FRAMES, out)
+
+
+class _UntagFn(beam.DoFn):
+    def process(self, pair) -> Iterator:
+        tag, value = pair
+        yield value if tag == FRAMES else beam.pvalue.TaggedOutput(tag, value)
 
 
 def _lost_task(lost, timeout: Optional[float]) -> Iterator:
