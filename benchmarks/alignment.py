@@ -149,13 +149,27 @@ def main() -> int:
         print(line("untimed text", errors_of(words, english, True), f"aligned_word_ratio {ratios}"))
         words, _, _, _ = case(os.path.join(tmp, "cues"), english, "cues")
         print(line("timed cues on the speech", errors_of(words, english, False)))
-        shifted = []
+        shifted, offsets = [], []
         for s in SHIFTS_S:
             words, media, _, _ = case(os.path.join(tmp, f"shift{s}"), english, "cues", round(s * 1e6))
             errs = errors_of(words, english, False)
             shifted += errs
             print(line(f"  cues {s:+.1f} s off", errs))
+            # --align_words estimates the subtitle offset first (positive: subtitles late)
+            offsets += [
+                (abs(m["transcript_offset_us"] / 1e6 - s), m["transcript_sync_confidence"])
+                if m["transcript_offset_us"] is not None
+                else (None, None)
+                for m in media.values()
+            ]
         print(line("shifted cues, all", shifted))
+        estimated = [(e, c) for e, c in offsets if e is not None]
+        confident = [e for e, c in estimated if c is not None and c >= 0.3]
+        print(
+            f"{'subtitle offset (shifted cues)':<34} items {len(offsets):>4}, estimated {len(estimated)}; median error "
+            f"{percentile([e for e, _ in estimated], 0.5) * 1000:.1f} ms; confident (>= 0.3) {len(confident)}, "
+            f"of them more than 200 ms wrong: {sum(e > 0.2 for e in confident)}  (target 0)"
+        )
         every = speech_items(speech, "en")
         _, media, _, _ = case(os.path.join(tmp, "mismatch"), every, "mismatch")
         worst = max(m["aligned_word_ratio"] for m in media.values())

@@ -2,7 +2,7 @@
 
 Makes the full hostile set of mmfuse.testing.hostile (every container cut at 10, 50 and 90% of
 its bytes, bit-flipped and header-fuzzed; wrapped FLV timestamps; FIFO, directory, /dev/zero;
-a 50 MB WebVTT cue; two good items) plus a 16000x16000 PNG posing as video, and prints:
+a 50 MB WebVTT cue; two good items) plus a 16000x16000 RGB PNG posing as video, and prints:
 
   batch        all cases in one `mmfuse.pipelines.extract` job: exit code, wall time, peak RSS,
                inputs accounted for (inputs = ok + failed = cases), internal_error count, damaged
@@ -61,15 +61,15 @@ def job(args: list[str], timeout: float = 900) -> dict:
 
 
 def huge_png(path: str, side: int = 16000) -> str:
-    """A grey ``side``×``side`` PNG, written row by row (a few MB compressed)."""
+    """An RGB ``side``×``side`` PNG (768 MB of pixels), written row by row (a few MB compressed)."""
 
     def chunk(tag: bytes, data: bytes) -> bytes:
         return len(data).to_bytes(4, "big") + tag + data + zlib.crc32(tag + data).to_bytes(4, "big")
 
     packer = zlib.compressobj(9)
-    row = b"\x00" + b"\x80" * side
+    row = b"\x00" + b"\x80\x40\x20" * side
     body = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
-    header = side.to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
+    header = side.to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])  # 8-bit RGB
     with open(path, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
     return path

@@ -201,3 +201,20 @@ def test_wav_header_states_its_length():
     assert wav_data_seconds(header(88200 * 6)) == 6.0
     assert wav_data_seconds(header(0xFFFFFFFF)) is None  # streamed WAV: no length stated
     assert wav_data_seconds(b"not a riff header at all") is None
+
+
+def test_still_image_size_is_read_from_the_header():
+    import struct
+    import zlib
+
+    import cv2
+    import numpy as np
+
+    from mmfuse.transforms.media.declared import still_image_size
+
+    ihdr = struct.pack(">II", 16000, 12000) + bytes([8, 2, 0, 0, 0])
+    png = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    assert still_image_size(png) == (16000, 12000)
+    ok, jpeg = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))
+    assert ok and still_image_size(jpeg.tobytes()) == (64, 48)
+    assert still_image_size(b"\x00\x00\x00\x18ftypmp42") is None

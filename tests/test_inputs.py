@@ -204,6 +204,22 @@ def test_a_picture_over_the_pixel_cap_is_refused_before_decoding(tmp_path, event
     assert media["audio_only"]["status"] == "ok"  # the cap is about pictures
 
 
+def test_a_still_image_bomb_is_refused_before_ffmpeg_opens_it(tmp_path):
+    """ffmpeg's probing decodes the first picture: a 16000x16000 RGB PNG takes ~1 GB there."""
+    import struct
+    import zlib
+
+    from mmfuse.errors import InputTooLarge
+    from mmfuse.schemas.records import MediaItem
+    from mmfuse.transforms.media.probe import probe_media
+
+    ihdr = struct.pack(">II", 16000, 16000) + bytes([8, 2, 0, 0, 0])
+    png = tmp_path / "bomb.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr)))
+    with pytest.raises(InputTooLarge, match=r"picture is 16000x16000 \(256.0 MP\), above --max_megapixels 40"):
+        probe_media(MediaItem("bomb", str(png)), max_pixels=40_000_000)
+
+
 def test_an_object_store_that_cannot_answer_fails_fast_with_one_line(tmp_path):
     """No network or credentials: Beam's GCS client would retry for minutes."""
     import subprocess

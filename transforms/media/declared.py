@@ -26,7 +26,7 @@ from mmfuse.fs import open_read
 
 _TS_PACKET_SIZES = (188, 192, 204)
 
-__all__ = ["declared_end_us", "ends_mid_packet", "wav_data_seconds"]
+__all__ = ["declared_end_us", "ends_mid_packet", "still_image_size", "wav_data_seconds"]
 
 _CONTAINER_DURATION_FORMATS = ("matroska", "webm", "flv")
 _WAV_HEADER_BYTES = 1 << 16
@@ -80,4 +80,20 @@ def ends_mid_packet(container, uri: str) -> Optional[str]:
         size = f.seek(0, 2)
     if size and all(size % n for n in _TS_PACKET_SIZES):
         return f"{uri} ends inside a transport-stream packet ({size} bytes is no whole number of 188-byte packets): the file was cut short"
+    return None
+
+
+def still_image_size(header: bytes) -> Optional[tuple[int, int]]:
+    """(width, height) a PNG or JPEG header states, else None. Read before ffmpeg opens the
+    file: its probing decodes the first picture, and a 16000×16000 RGB picture takes 768 MB."""
+    if header[:8] == b"\x89PNG\r\n\x1a\n" and header[12:16] == b"IHDR":
+        return struct.unpack(">II", header[16:24])
+    if header[:2] == b"\xff\xd8":  # JPEG: walk the markers to the first start-of-frame
+        pos = 2
+        while pos + 9 <= len(header) and header[pos] == 0xFF:
+            marker, size = header[pos + 1], struct.unpack(">H", header[pos + 2 : pos + 4])[0]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                height, width = struct.unpack(">HH", header[pos + 5 : pos + 9])
+                return width, height
+            pos += 2 + size
     return None

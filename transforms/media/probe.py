@@ -18,7 +18,7 @@ from mmfuse.clock import US_PER_SECOND, pts_to_us
 from mmfuse.errors import DecodeError, InputTooLarge, NoDecodableStream, UnreadableContainer
 from mmfuse.fs import open_read
 from mmfuse.schemas.records import MediaInfo, MediaItem, StreamInfo
-from mmfuse.transforms.media.declared import declared_end_us, ends_mid_packet
+from mmfuse.transforms.media.declared import declared_end_us, ends_mid_packet, still_image_size
 
 __all__ = ["choose_stream", "demux", "ffmpeg_errors", "open_container", "probe_media", "stream_info", "stream_of"]
 
@@ -260,7 +260,14 @@ def _duration_us(container, streams, origin_us: int) -> Optional[int]:
 def _describe(uri: str, kinds: tuple[str, ...], requested: dict[str, Optional[int]], max_pixels: Optional[int] = None) -> dict:
     """Streams of one file, the chosen stream of each wanted kind, and the first frame time of
     each chosen stream. A chosen video stream over ``max_pixels`` is refused from its header, before
-    mmfuse decodes a frame (one 16000×16000 frame alone takes 384 MB)."""
+    mmfuse decodes a frame (one 16000×16000 frame alone takes 384 MB); a still image, even
+    before ffmpeg opens it."""
+    if max_pixels is not None and "video" in kinds:
+        with open_read(uri) as f:
+            size = still_image_size(f.read(1 << 16))
+        if size is not None and size[0] * size[1] > max_pixels:
+            w, h = size
+            raise InputTooLarge(f"{uri}: picture is {w}x{h} ({w * h / 1e6:.1f} MP), above --max_megapixels {max_pixels / 1e6:g}")
     with open_container(uri) as c:
         origin = container_origin_us(c)
         infos = [stream_info(s, origin) for s in c.streams]
