@@ -218,3 +218,21 @@ def test_still_image_size_is_read_from_the_header():
     ok, jpeg = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))
     assert ok and still_image_size(jpeg.tobytes()) == (64, 48)
     assert still_image_size(b"\x00\x00\x00\x18ftypmp42") is None
+
+
+def test_a_stated_length_the_file_cannot_hold_is_cut(tmp_path):
+    """FLV metadata claiming 596 hours for a 6 s file: windows up to that length would be
+    millions of empty rows."""
+    import struct
+
+    path = str(tmp_path / "meta.flv")
+    make_media(path, SyntheticSpec(duration_s=6, width=96, height=64), container_format="flv")
+    data = bytearray(open(path, "rb").read())
+    at = data.find(b"duration") + len(b"duration") + 1  # an AMF0 number follows its name
+    assert struct.unpack(">d", data[at : at + 8])[0] == pytest.approx(6.0, abs=0.2)
+    data[at : at + 8] = struct.pack(">d", 596.5 * 3600)
+    with open(path, "wb") as f:
+        f.write(data)
+    info = probe_media(MediaItem("m", path))
+    assert info.duration_us <= len(data) // 100 * 1_000_000
+    assert any("596.5 h is more than" in w for w in info.warnings), info.warnings

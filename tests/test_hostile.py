@@ -157,3 +157,28 @@ def test_a_decoder_that_crashes_costs_its_task_only_with_isolate_decode(tmp_path
     assert media["fine"]["status"] == "ok" and media["crash"]["status"] == "partial"
     fine = [r for r in windows if r["media_id"] == "fine"]
     assert fine and all(r["has_video"] and r["has_audio"] for r in fine)
+
+
+def test_rows_the_fitted_analyzers_cannot_take_are_dead_letters(tmp_path, monkeypatch, events_video):
+    import mmfuse.transforms.analyzers.beam as analyzers_beam
+    from mmfuse.pipelines import extract
+
+    real = analyzers_beam._apply
+
+    def apply(row, artifacts, quantize):
+        if row["media_id"] == "bad" and row["window_index"] == 2:
+            raise FloatingPointError("projection overflowed")
+        return real(row, artifacts, quantize)
+
+    monkeypatch.setattr(analyzers_beam, "_apply", apply)
+    rows = [{"id": k, "video": events_video["video"], "transcript": events_video["srt"]} for k in ("bad", "good")]
+    manifest = tmp_path / "items.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    argv = ["--manifest", str(manifest), "--output", str(out), "--runner", RUNNER, "--reduce", "pca", "--dims", "4"]
+    assert extract.main(argv) == 0
+    media, errors, windows = _tables(out)
+    assert [(e["media_id"], e["stage"]) for e in errors] == [("bad", "analyzers")]
+    assert "projection overflowed" in errors[0]["message"]
+    assert media["bad"]["status"] == "partial" and media["good"]["status"] == "ok"
+    assert sorted(r["window_index"] for r in windows if r["media_id"] == "bad") == [0, 1, 3, 4, 5, 6, 7]

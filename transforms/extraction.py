@@ -29,6 +29,7 @@ from mmfuse.settings import AnalyzerSettings, ExtractConfig, FeatureSettings
 from mmfuse.transforms.align.beam import AlignByContent, AlignItems, ItemShots, shot_rows
 from mmfuse.transforms.align.semantic import SEMANTIC_CCA
 from mmfuse.transforms.analyzers.beam import FitAnalyzers, artifact_names
+from mmfuse.transforms.deadletter import ERRORS, Guarded
 from mmfuse.transforms.features import make_audio_extractor, make_text_extractor, make_visual_extractor
 from mmfuse.transforms.features.beam import MINILM_DIM, EmbedAudioWindows, EmbedFrames, EmbedTranscripts
 from mmfuse.transforms.fuse.beam import FuseWindows, MediaRows
@@ -152,7 +153,9 @@ class ExtractFeatures(beam.PTransform):
         content_tables, facts, artifact_groups = {}, [], []
         if cfg.content.shots:
             shots = {"plans": plans, "cuts": decoded["cuts"], "reports": decoded["reports"]} | "ItemShots" >> ItemShots()
-            content_tables["shots"] = shots | "ShotRows" >> beam.FlatMap(shot_rows)
+            rows = shots | "ShotRows" >> Guarded(shot_rows, "shots")
+            content_tables["shots"] = rows.main
+            stage_errors.append(rows[ERRORS])
             facts.append(shots | "ShotCount" >> beam.MapTuple(lambda m, s: (m, {"n_shots": len(s)})))
             if cfg.content.semantic_align:
                 analyzers = cfg.analyzers
@@ -178,6 +181,7 @@ class ExtractFeatures(beam.PTransform):
                 cfg.analyzers, names, self.output or cfg.analyzers.artifacts_from, specs
             )
             windows = fitted["rows"]
+            stage_errors.append(fitted["errors"])
             extras = {"feature_specs": fitted["specs"]}
             artifact_groups.append(fitted["artifacts"])
         if artifact_groups:

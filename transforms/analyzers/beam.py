@@ -23,6 +23,7 @@ from mmfuse.transforms.analyzers.combiners import DocFreqFn, MomentsFn, SampleFn
 from mmfuse.transforms.analyzers.linear import apply_linear, fit_ica, fit_pca
 from mmfuse.transforms.analyzers.quantize import CLIP, quantize8
 from mmfuse.transforms.analyzers.tfidf import TfidfLsa, fit_tfidf_lsa
+from mmfuse.transforms.deadletter import ERRORS, Guarded
 
 __all__ = ["FitAnalyzers", "LoadArtifact", "SaveArtifacts", "artifact_names"]
 
@@ -97,9 +98,14 @@ class LoadArtifact(beam.PTransform):
         return pbegin | "Name" >> beam.Create([self.name]) | "Load" >> beam.Map(lambda n, d: load_artifact(d, n), self.folder)
 
 
+def _apply_one(row: dict, quantize, **artifacts) -> list:
+    return [_apply(row, artifacts, quantize)]
+
+
 class FitAnalyzers(beam.PTransform):
-    """Window rows → ``{"rows", "specs", "artifacts"}``: rows with fitted columns, one
-    ``{column: FeatureSpec}`` dict naming each artifact's hash, and artifact descriptions."""
+    """Window rows → ``{"rows", "specs", "artifacts", "errors"}``: rows with fitted columns, one
+    ``{column: FeatureSpec}`` dict naming each artifact's hash, artifact descriptions, and dead
+    letters of rows the artifacts could not be applied to."""
 
     def __init__(self, analyzers: AnalyzerSettings, names: Mapping[str, str], output: str, base_specs: Mapping[str, FeatureSpec]):
         super().__init__()
@@ -137,7 +143,7 @@ class FitAnalyzers(beam.PTransform):
     def expand(self, rows):
         fitted = {column: self._fitted(rows, column, name) for column, name in self.names.items()}
         side = {column: beam.pvalue.AsSingleton(pc) for column, pc in fitted.items()}
-        applied = rows | "ApplyAnalyzers" >> beam.Map(lambda r, q, **arts: _apply(r, arts, q), self.analyzers.quantize, **side)
+        applied = rows | "ApplyAnalyzers" >> Guarded(_apply_one, "analyzers", self.analyzers.quantize, **side)
         base = self.base_specs
         quantize = self.analyzers.quantize
         p = rows.pipeline
@@ -149,4 +155,4 @@ class FitAnalyzers(beam.PTransform):
         folder = join(self.output, "artifacts")
         saved = [pc | f"Save_{column}" >> beam.ParDo(SaveArtifacts(folder)) for column, pc in fitted.items()]
         artifacts = tuple(saved) | "Artifacts" >> beam.Flatten() if saved else p | "NoArtifacts" >> beam.Create([])
-        return {"rows": applied, "specs": specs, "artifacts": artifacts}
+        return {"rows": applied.main, "specs": specs, "artifacts": artifacts, "errors": applied[ERRORS]}

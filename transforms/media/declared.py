@@ -26,7 +26,7 @@ from mmfuse.fs import open_read
 
 _TS_PACKET_SIZES = (188, 192, 204)
 
-__all__ = ["declared_end_us", "ends_mid_packet", "still_image_size", "wav_data_seconds"]
+__all__ = ["declared_end_us", "ends_mid_packet", "file_size", "plausible_duration_us", "still_image_size", "wav_data_seconds"]
 
 _CONTAINER_DURATION_FORMATS = ("matroska", "webm", "flv")
 _WAV_HEADER_BYTES = 1 << 16
@@ -72,12 +72,26 @@ def declared_end_us(container, uri: str, origin_us: int, video_stream=None) -> O
     return None
 
 
+# No media holds a second in fewer bytes than this (Opus speech at 6 kbit/s is 750 B/s, AAC
+# at its lowest 1 kB/s): a length beyond size / this is not true.
+_MIN_BYTES_PER_SECOND = 100
+
+
+def file_size(uri: str) -> int:
+    with open_read(uri) as f:
+        return f.seek(0, 2)
+
+
+def plausible_duration_us(size_bytes: int) -> int:
+    """The longest media ``size_bytes`` can hold, at least 60 s."""
+    return max(60, size_bytes // _MIN_BYTES_PER_SECOND) * US_PER_SECOND
+
+
 def ends_mid_packet(container, uri: str) -> Optional[str]:
     """A warning when an MPEG-TS file's size is no whole number of transport packets."""
     if "mpegts" not in container.format.name.split(","):
         return None
-    with open_read(uri) as f:
-        size = f.seek(0, 2)
+    size = file_size(uri)
     if size and all(size % n for n in _TS_PACKET_SIZES):
         return f"{uri} ends inside a transport-stream packet ({size} bytes is no whole number of 188-byte packets): the file was cut short"
     return None

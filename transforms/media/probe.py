@@ -18,7 +18,7 @@ from mmfuse.clock import US_PER_SECOND, pts_to_us
 from mmfuse.errors import DecodeError, InputTooLarge, NoDecodableStream, UnreadableContainer
 from mmfuse.fs import open_read
 from mmfuse.schemas.records import MediaInfo, MediaItem, StreamInfo
-from mmfuse.transforms.media.declared import declared_end_us, ends_mid_packet, still_image_size
+from mmfuse.transforms.media.declared import declared_end_us, ends_mid_packet, file_size, plausible_duration_us, still_image_size
 
 __all__ = ["choose_stream", "demux", "ffmpeg_errors", "open_container", "probe_media", "stream_info", "stream_of"]
 
@@ -348,9 +348,20 @@ def probe_media(
     video = found.get("video")
     audio = found.get("audio")
     durations = [d for d in durations if d > 0]
+    duration = max(durations) if durations else None
+    if duration is not None:
+        size = sum(file_size(uri) for uri, _ in sources)
+        most = plausible_duration_us(size)
+        if duration > most:
+            # a header (or wrapped timestamps) claiming hours for a few kilobytes: windows up
+            # to that length would be millions of empty rows
+            warnings.append(
+                f"stated length {duration / 3.6e9:.1f} h is more than {size} bytes can hold; cut to {most / 1e6:.0f} s"
+            )
+            duration = most
     return MediaInfo(
         item=item,
-        duration_us=max(durations) if durations else None,
+        duration_us=duration,
         video=video[0] if video else None,
         audio=audio[0] if audio else None,
         video_origin_us=video[2] if video else 0,
