@@ -152,7 +152,9 @@ class ExtractFeatures(beam.PTransform):
         stage_errors.append(fused["errors"])
         content_tables, facts, artifact_groups = {}, [], []
         if cfg.content.shots:
-            shots = {"plans": plans, "cuts": decoded["cuts"], "reports": decoded["reports"]} | "ItemShots" >> ItemShots()
+            found = {"plans": plans, "cuts": decoded["cuts"], "reports": decoded["reports"]} | "ItemShots" >> ItemShots()
+            shots = found["shots"]
+            stage_errors.append(found["errors"])
             rows = shots | "ShotRows" >> Guarded(shot_rows, "shots")
             content_tables["shots"] = rows.main
             stage_errors.append(rows[ERRORS])
@@ -167,6 +169,7 @@ class ExtractFeatures(beam.PTransform):
                     self.output or analyzers.artifacts_from,
                 )
                 content_tables["alignments"] = content["alignments"]
+                stage_errors.append(content["errors"])
                 facts.append(content["facts"])
                 artifact_groups.append(content["artifacts"])
         if features.text == "minilm":

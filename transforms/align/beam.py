@@ -38,7 +38,7 @@ from mmfuse.transforms.analyzers.artifacts import Artifact
 from mmfuse.transforms.analyzers.beam import LoadArtifact, SaveArtifacts
 from mmfuse.transforms.analyzers.combiners import SampleFn
 from mmfuse.transforms.counters import JobCounter
-from mmfuse.transforms.deadletter import ERRORS, error_record
+from mmfuse.transforms.deadletter import ERRORS, Guarded, error_record
 from mmfuse.transforms.features import make_text_extractor
 from mmfuse.transforms.text.cues import clamp_cues
 from mmfuse.transforms.text.tokens import tokenize
@@ -145,7 +145,8 @@ def _item_shots(element) -> Iterator:
 
 
 class ItemShots(beam.PTransform):
-    """``{"plans", "cuts", "reports"}`` → ``(media_id, [Shot])`` per item with video."""
+    """``{"plans", "cuts", "reports"}`` → ``{"shots": (media_id, [Shot]) per item with video,
+    "errors": dead letters}``."""
 
     def expand(self, pcolls):
         keyed = {
@@ -153,7 +154,8 @@ class ItemShots(beam.PTransform):
             "cuts": pcolls["cuts"],
             "reports": pcolls["reports"] | "KeyReport" >> beam.Map(lambda r: (r.media_id, r)),
         }
-        return keyed | "JoinCuts" >> beam.CoGroupByKey() | "Shots" >> beam.FlatMap(_item_shots)
+        shots = keyed | "JoinCuts" >> beam.CoGroupByKey() | "Shots" >> Guarded(_item_shots, "shots")
+        return {"shots": shots.main, "errors": shots[ERRORS]}
 
 
 def shot_rows(element) -> Iterator[dict]:
@@ -181,6 +183,12 @@ class _ItemContentFn(beam.DoFn):
         self.text = make_text_extractor("hashing", self.text_features)
 
     def process(self, element):
+        try:
+            yield from list(self._content(element))
+        except Exception as err:  # this item is not aligned by content; the job goes on
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(element[0], None, "content", err))
+
+    def _content(self, element):
         media_id, groups = element
         plans, shots = list(groups["plan"]), list(groups["shots"])
         if not plans or not shots or not plans[0].cues:
@@ -240,7 +248,7 @@ def _align(item: ItemContent, cca: Optional[Artifact], prior_us: int) -> Iterato
 
 
 class AlignByContent(beam.PTransform):
-    """``{"plans", "shots", "frames"}`` → ``{"alignments", "facts", "artifacts"}``. The CCA is
+    """``{"plans", "shots", "frames"}`` → ``{"alignments", "facts", "artifacts", "errors"}``. The CCA is
     fitted on a sample of ``fit_sample`` pairs over the dataset, or read from ``artifacts_from``."""
 
     def __init__(self, content: ContentSettings, text_features: int, fit_sample: int, artifacts_from: Optional[str], output: str):
@@ -255,7 +263,12 @@ class AlignByContent(beam.PTransform):
             "shots": pcolls["shots"],
             "frames": pcolls["frames"] | "KeyFrames" >> beam.Map(lambda f: (f.media_id, f)),
         }
-        items = keyed | "JoinContent" >> beam.CoGroupByKey() | "Content" >> beam.ParDo(_ItemContentFn(self.text_features))
+        content = (
+            keyed
+            | "JoinContent" >> beam.CoGroupByKey()
+            | "Content" >> beam.ParDo(_ItemContentFn(self.text_features)).with_outputs(ERRORS, main="items")
+        )
+        items = content.items
         p = items.pipeline
         if self.artifacts_from:
             cca = p | "LoadCca" >> LoadArtifact(self.artifacts_from, SEMANTIC_CCA)
@@ -270,4 +283,4 @@ class AlignByContent(beam.PTransform):
             _align, beam.pvalue.AsSingleton(cca), seconds_to_us(cfg.semantic_prior)
         ).with_outputs("rows", main="facts")
         saved = cca | "SaveCca" >> beam.ParDo(SaveArtifacts(join(self.output, "artifacts")))
-        return {"alignments": out.rows, "facts": out.facts, "artifacts": saved}
+        return {"alignments": out.rows, "facts": out.facts, "artifacts": saved, "errors": content[ERRORS]}
