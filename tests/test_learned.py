@@ -315,3 +315,26 @@ def test_a_damaged_artifact_folder_is_refused_before_the_job_starts(dataset, fit
     err = capsys.readouterr().err
     assert code == 2 and message in err and "visual_pca cannot be used" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "x" / "windows").exists()
+
+
+def test_a_model_that_fails_on_its_batches_is_a_dead_letter(dataset, tmp_path):
+    """RunInference's own exception handling: the frames of a failed batch lose their CNN
+    features, their items are partial with a typed error, the job goes on."""
+
+    class Broken(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.shape[0] > 0:
+                raise RuntimeError("forward broke")
+            return x
+
+    model = tmp_path / "broken.pt"
+    torch.jit.script(Broken()).save(str(model))
+    out = _run(tmp_path / "out", dataset / "items.jsonl", "--visual", "cnn", "--visual_model", str(model))
+    errors = pq.read_table(out / "errors").to_pylist()
+    media = pq.read_table(out / "media").to_pylist()
+    assert errors and {e["stage"] for e in errors} == {"model_image"}
+    assert "forward broke" in errors[0]["message"]
+    assert {e["media_id"] for e in errors} == {m["media_id"] for m in media}
+    assert all(m["status"] == "partial" for m in media)
+    rows = _rows(out)
+    assert rows and all(r["visual"] is None and r["audio"] is not None for r in rows)

@@ -137,11 +137,16 @@ class ExtractFeatures(beam.PTransform):
         planned = items | "Plan" >> PlanItems(cfg.decode, grid)
         decoded = planned["tasks"] | "DecodeTasks" >> DecodeTasks(cfg.decode, features, grid, cfg.content.shots)
         frames, audio = decoded["frames"], decoded["audio"]
+        model_errors = []
         if features.visual == "cnn":
-            frames = frames | "EmbedFrames" >> EmbedFrames(features)
+            embedded = frames | "EmbedFrames" >> EmbedFrames(features)
+            frames = embedded["frames"]
+            model_errors.append(embedded["errors"])
         if features.audio == "rnn":
-            audio = audio | "EmbedAudio" >> EmbedAudioWindows(features)
-        plans, stage_errors = planned["plans"], [planned["errors"], decoded["errors"]]
+            embedded = audio | "EmbedAudio" >> EmbedAudioWindows(features)
+            audio = embedded["audio"]
+            model_errors.append(embedded["errors"])
+        plans, stage_errors = planned["plans"], [planned["errors"], decoded["errors"], *model_errors]
         words = None
         if cfg.align.any:
             aligned = plans | "Align" >> AlignItems(cfg.align, cfg.decode.captures_errors)
@@ -173,7 +178,9 @@ class ExtractFeatures(beam.PTransform):
                 facts.append(content["facts"])
                 artifact_groups.append(content["artifacts"])
         if features.text == "minilm":
-            windows = windows | "EmbedText" >> EmbedTranscripts(features)
+            embedded = windows | "EmbedText" >> EmbedTranscripts(features)
+            windows = embedded["rows"]
+            stage_errors.append(embedded["errors"])
         extras = {}
         if cfg.fits:
             if not self.output and not cfg.analyzers.artifacts_from:

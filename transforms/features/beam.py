@@ -11,6 +11,7 @@ import numpy as np
 from mmfuse.schemas.records import AudioWindow, FrameRecord
 from mmfuse.settings import FeatureSettings
 from mmfuse.transforms.counters import JobCounter
+from mmfuse.transforms.deadletter import ERRORS, error_record
 
 __all__ = ["EmbedAudioWindows", "EmbedFrames", "EmbedTranscripts", "MINILM_DIM"]
 
@@ -44,7 +45,21 @@ class _RunModel(beam.PTransform):
             arch_params=self.arch_params,
             model_copies=self.features.model_copies,
         )
-        return keyed | "ToTensor" >> beam.Map(_to_tensor) | "RunInference" >> RunInference(KeyedModelHandler(handler))
+        main, failed = (
+            keyed
+            | "ToTensor" >> beam.Map(_to_tensor)
+            | "RunInference" >> RunInference(KeyedModelHandler(handler)).with_exception_handling()
+        )
+        errors = failed.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_batch, f"model_{self.kind}")
+        return {"results": main, "errors": errors}
+
+
+def _failed_batch(failed, stage: str) -> Iterator:
+    """One error record per item of a batch RunInference could not run (its rows go on
+    without the model's features)."""
+    batch, err = failed
+    for media_id in sorted({key[0] for key, _ in batch}):
+        yield error_record(media_id, None, stage, err if isinstance(err, BaseException) else RuntimeError(str(err)))
 
 
 def _frame_record(key, result) -> FrameRecord:
@@ -56,7 +71,8 @@ def _audio_window(key, result) -> AudioWindow:
 
 
 class EmbedFrames(beam.PTransform):
-    """((media_id, pts_us), uint8 (3, S, S)) → FrameRecord with the CNN's output."""
+    """((media_id, pts_us), uint8 (3, S, S)) → ``{"frames": FrameRecords with the CNN's output,
+    "errors": dead letters of batches that failed}``."""
 
     def __init__(self, features: FeatureSettings):
         super().__init__()
@@ -65,12 +81,13 @@ class EmbedFrames(beam.PTransform):
     def expand(self, frames):
         cfg = self.features
         params = {"out_dim": 128} if cfg.visual_arch == "small_cnn" else None
-        results = frames | "CNN" >> _RunModel(cfg, cfg.visual_model, cfg.visual_arch, "image", params)
-        return results | "FrameFeatures" >> beam.MapTuple(_frame_record)
+        run = frames | "CNN" >> _RunModel(cfg, cfg.visual_model, cfg.visual_arch, "image", params)
+        return {"frames": run["results"] | "FrameFeatures" >> beam.MapTuple(_frame_record), "errors": run["errors"]}
 
 
 class EmbedAudioWindows(beam.PTransform):
-    """((media_id, window_index), float (T, n_mels)) → AudioWindow with the RNN's output."""
+    """((media_id, window_index), float (T, n_mels)) → ``{"audio": AudioWindows with the RNN's
+    output, "errors": dead letters of batches that failed}``."""
 
     def __init__(self, features: FeatureSettings):
         super().__init__()
@@ -79,8 +96,8 @@ class EmbedAudioWindows(beam.PTransform):
     def expand(self, windows):
         cfg = self.features
         params = {"n_mels": cfg.n_mels} if cfg.audio_arch == "small_gru" else None
-        results = windows | "RNN" >> _RunModel(cfg, cfg.audio_model, cfg.audio_arch, "sequence", params)
-        return results | "AudioFeatures" >> beam.MapTuple(_audio_window)
+        run = windows | "RNN" >> _RunModel(cfg, cfg.audio_model, cfg.audio_arch, "sequence", params)
+        return {"audio": run["results"] | "AudioFeatures" >> beam.MapTuple(_audio_window), "errors": run["errors"]}
 
 
 class _MiniLMFn(beam.DoFn):
@@ -116,7 +133,13 @@ class _MiniLMFn(beam.DoFn):
 
     def process(self, rows: list) -> Iterator[dict]:
         texts = [r["transcript"] for r in rows if r.get("transcript")]
-        vectors = iter(self.model.model.encode(texts, batch_size=len(texts), convert_to_numpy=True)) if texts else iter(())
+        try:
+            vectors = iter(self.model.model.encode(texts, batch_size=len(texts), convert_to_numpy=True)) if texts else iter(())
+        except Exception as err:  # dead letter: the batch's rows go on without text vectors
+            for media_id in sorted({r["media_id"] for r in rows}):
+                yield beam.pvalue.TaggedOutput(ERRORS, error_record(media_id, None, "minilm", err))
+            yield from rows
+            return
         for r in rows:
             if r.get("transcript"):
                 r = {**r, "text": np.asarray(next(vectors), np.float32).tolist()}
@@ -125,15 +148,17 @@ class _MiniLMFn(beam.DoFn):
 
 
 class EmbedTranscripts(beam.PTransform):
-    """Window rows → the same rows with ``text`` = MiniLM embedding of ``transcript``."""
+    """Window rows → ``{"rows": the same rows with ``text`` = MiniLM embedding of
+    ``transcript``, "errors": dead letters of batches that failed}``."""
 
     def __init__(self, features: FeatureSettings):
         super().__init__()
         self.features = features
 
     def expand(self, rows):
-        return (
+        out = (
             rows
             | "BatchRows" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.features.batch_size)
-            | "MiniLM" >> beam.ParDo(_MiniLMFn(self.features.device))
+            | "MiniLM" >> beam.ParDo(_MiniLMFn(self.features.device)).with_outputs(ERRORS, main="rows")
         )
+        return {"rows": out.rows, "errors": out[ERRORS]}
