@@ -5,6 +5,7 @@ clean run makes them."""
 
 import json
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from conftest import RUNNER, run_cli
@@ -182,3 +183,27 @@ def test_rows_the_fitted_analyzers_cannot_take_are_dead_letters(tmp_path, monkey
     assert "projection overflowed" in errors[0]["message"]
     assert media["bad"]["status"] == "partial" and media["good"]["status"] == "ok"
     assert sorted(r["window_index"] for r in windows if r["media_id"] == "bad") == [0, 1, 3, 4, 5, 6, 7]
+
+
+def test_an_item_alignment_by_content_cannot_place_is_a_dead_letter(tmp_path, monkeypatch):
+    import mmfuse.transforms.align.beam as align_beam
+    from mmfuse.pipelines import extract
+    from mmfuse.testing import make_story_set
+
+    truth = make_story_set(str(tmp_path), items=4, held_out=0, seed=1, n_concepts=4)
+    victim = sorted(truth)[0]
+    real = align_beam.assign_cues
+
+    def assign(cues, shots, sim, prior_us):
+        if [c.text for c in cues] == [text for _, _, text in truth[victim]["cues"]]:  # the victim's narration
+            raise np.linalg.LinAlgError("singular")
+        return real(cues, shots, sim, prior_us)
+
+    monkeypatch.setattr(align_beam, "assign_cues", assign)
+    out = tmp_path / "out"
+    argv = ["--manifest", str(tmp_path / "items.jsonl"), "--output", str(out), "--runner", RUNNER, "--semantic_align"]
+    assert extract.main(argv) == 0
+    media, errors, _ = _tables(out)
+    assert [(e["media_id"], e["stage"]) for e in errors] == [(victim, "content")]
+    assert media[victim]["status"] == "partial"
+    assert all(m["status"] == "ok" for k, m in media.items() if k != victim)

@@ -213,6 +213,15 @@ def _pairs(item: ItemContent) -> Iterator:
         yield (item.media_id, n), pair
 
 
+def _align_or_dead_letter(item: ItemContent, cca: Optional[Artifact], prior_us: int) -> Iterator:
+    try:
+        out = list(_align(item, cca, prior_us))
+    except Exception as err:  # this item keeps its stated cue times; the job goes on
+        yield beam.pvalue.TaggedOutput(ERRORS, error_record(item.media_id, None, "content", err))
+        return
+    yield from out
+
+
 def _align(item: ItemContent, cca: Optional[Artifact], prior_us: int) -> Iterator:
     m = len(item.shots)
     sim = np.zeros((len(item.cues), m))
@@ -280,7 +289,8 @@ class AlignByContent(beam.PTransform):
             )
             cca = sample | "FitCca" >> beam.Map(lambda s, dims: fit_cca([pair for _, pair in s], dims), cfg.semantic_dims)
         out = items | "Assign" >> beam.FlatMap(
-            _align, beam.pvalue.AsSingleton(cca), seconds_to_us(cfg.semantic_prior)
-        ).with_outputs("rows", main="facts")
+            _align_or_dead_letter, beam.pvalue.AsSingleton(cca), seconds_to_us(cfg.semantic_prior)
+        ).with_outputs("rows", ERRORS, main="facts")
         saved = cca | "SaveCca" >> beam.ParDo(SaveArtifacts(join(self.output, "artifacts")))
-        return {"alignments": out.rows, "facts": out.facts, "artifacts": saved, "errors": content[ERRORS]}
+        errors = (content[ERRORS], out[ERRORS]) | "ContentErrors" >> beam.Flatten()
+        return {"alignments": out.rows, "facts": out.facts, "artifacts": saved, "errors": errors}
