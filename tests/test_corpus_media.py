@@ -131,3 +131,42 @@ def test_real_files_decode(corpus, rel):
         assert frames and frames == sorted(frames) and len(set(frames)) == len(frames)
     if info.has_audio:
         assert sum(len(b) for _, b in iter_audio_blocks(path, info.audio.index, info.audio_origin_us, info.audio_t0)) > 0
+
+
+def test_webm_timestamp_jitter_that_cancels_is_no_gap(corpus):
+    """Big Buck Bunny's WebM stamps its Vorbis frames +10 ms, then -10 ms, off: samples that
+    follow each other, not 20 gaps and overlaps."""
+    path = str(corpus / "video" / "moviepy" / "media" / "big_buck_bunny_0_30.webm")
+    info = probe_media(MediaItem("bbb", path))
+    stats = AudioDecodeStats()
+    n = sum(len(b) for _, b in iter_audio_blocks(path, info.audio.index, info.audio_origin_us, info.audio_t0, stats=stats))
+    assert not [w for w in stats.warnings if "jump" in w], stats.warnings[:3]
+    assert abs(n / 16000 - (stats.end_us - info.audio_t0 * 1_000_000) / 1e6) < 0.01  # nothing inserted or lost
+
+
+def test_a_real_audio_gap_is_still_reported(tmp_path):
+    """Jitter is told from a gap by the next frame: a file whose audio restarts 0.5 s later
+    keeps the gap, with its warning."""
+    import av
+
+    from mmfuse.testing import SyntheticSpec, make_media
+
+    src = str(tmp_path / "a.mkv")
+    make_media(src, SyntheticSpec(duration_s=3, video=False), container_format="matroska")
+    gap = str(tmp_path / "gap.mkv")
+    with av.open(src) as inp, av.open(gap, "w", format="matroska") as out:
+        stream = out.add_stream_from_template(inp.streams.audio[0])
+        for packet in inp.demux(inp.streams.audio[0]):
+            if packet.dts is None:
+                continue
+            if packet.pts is not None and packet.pts * packet.time_base >= 1:
+                packet.pts += int(0.5 / packet.time_base)
+                packet.dts += int(0.5 / packet.time_base)
+            packet.stream = stream
+            out.mux(packet)
+    info = probe_media(MediaItem("gap", gap))
+    stats = AudioDecodeStats()
+    n = sum(len(b) for _, b in iter_audio_blocks(gap, info.audio.index, info.audio_origin_us, info.audio_t0, stats=stats))
+    jumps = [w for w in stats.warnings if "jump" in w]
+    assert len(jumps) == 1 and "at 1.5" in jumps[0], stats.warnings
+    assert n / 16000 == pytest.approx(3.5, abs=0.05)  # the half second of silence is there

@@ -82,13 +82,12 @@ class AudioDecodeStats:
             self.warnings.append(message)
 
 
-def _iter_mono_frames(container, stream, origin_us: int, t0: Fraction, stats: AudioDecodeStats, limit_us=None):
-    """(input sample index, mono samples) of every decoded frame, placed by its PTS, up to the
-    first frame past ``limit_us`` (timestamps that jump far past the file's length would
-    otherwise be filled with hours of silence)."""
+def _decoded_frames(container, stream, origin_us: int, stats: AudioDecodeStats, limit_us=None):
+    """(media-clock time or None, frame) of every decoded frame, up to the first past
+    ``limit_us`` (timestamps that jump far past the file's length would otherwise be filled
+    with hours of silence)."""
     tb = stream.time_base
-    in_rate = None
-    expected = None
+    rate = None
     for packet in demux(container, stream):
         stats.corrupt_packets += bool(packet.size and packet.is_corrupt)
         try:
@@ -98,32 +97,61 @@ def _iter_mono_frames(container, stream, origin_us: int, t0: Fraction, stats: Au
             stats.first_error = stats.first_error or f"{type(err).__name__}: {err}"
             continue
         for frame in frames:
-            if in_rate is None:
-                in_rate = frame.sample_rate
-                slack = math.ceil(in_rate * tb) + 1 if tb else 1
-            elif frame.sample_rate != in_rate:
+            if rate is None:
+                rate = frame.sample_rate
+            elif frame.sample_rate != rate:
                 stats.warn(f"sample rate changed to {frame.sample_rate} Hz; frames skipped")
                 continue
-            if frame.pts is None:
-                # Raw streams carry no timestamps: samples follow each other.
-                n = expected or 0
+            t = None if frame.pts is None else Fraction(frame.pts) * tb - Fraction(origin_us, US_PER_SECOND)
+            if t is not None and limit_us is not None and t * US_PER_SECOND > limit_us:
+                stats.warn(f"audio timestamps jump to {_clock(t)}, far past the file's length: the rest is ignored")
+                return
+            yield t, frame
+
+
+def _iter_mono_frames(container, stream, origin_us: int, t0: Fraction, stats: AudioDecodeStats, limit_us=None):
+    """(input sample index, mono samples) of every decoded frame, placed by its PTS.
+
+    Timestamps are only as fine as the time base (1 ms in Matroska): within that, samples
+    follow each other. A frame whose timestamp is off by more is placed by it (a real gap or
+    overlap, with a warning) unless the next frame's timestamp is where the samples following
+    each other put it: then the one timestamp was jitter (WebM muxers round Vorbis and Opus
+    frame times to the millisecond and beyond, +10 ms then -10 ms), and nothing moves. Deciding
+    that needs the next frame, so frames are placed one frame late."""
+    tb = stream.time_base
+    slack = None
+    expected = None
+
+    def index(t, rate):
+        return None if t is None else round((t - t0) * rate)
+
+    def place(t, frame, following):
+        nonlocal expected
+        n = index(t, frame.sample_rate)
+        if n is None:
+            n = expected or 0  # raw streams carry no timestamps: samples follow each other
+        elif expected is not None and abs(n - expected) > slack:
+            nxt = None if following is None else index(following[0], frame.sample_rate)
+            if nxt is not None and abs(nxt - (expected + frame.samples)) <= slack:
+                n = expected  # jitter: the next frame follows on from the samples before
             else:
-                t = Fraction(frame.pts) * tb - Fraction(origin_us, US_PER_SECOND)
-                if limit_us is not None and t * US_PER_SECOND > limit_us:
-                    stats.warn(f"audio timestamps jump to {_clock(t)}, far past the file's length: the rest is ignored")
-                    return
-                n = round((t - t0) * in_rate)
-                if expected is not None:
-                    # Timestamps are only as fine as the time base (1 ms in Matroska): within
-                    # that, samples follow each other; beyond it there is a real gap or overlap.
-                    if abs(n - expected) <= slack:
-                        n = expected
-                    else:
-                        stats.warn(f"audio timestamps jump by {n - expected} samples at {float(t):.3f} s")
-            expected = n + frame.samples
-            stats.frames += 1
-            stats.end_us = round((t0 + Fraction(n + frame.samples, in_rate)) * US_PER_SECOND)
-            yield in_rate, n, downmix(_frame_to_float(frame), [c.name for c in frame.layout.channels])
+                stats.warn(f"audio timestamps jump by {n - expected} samples at {float(t):.3f} s")
+        elif expected is not None:
+            n = expected
+        expected = n + frame.samples
+        stats.frames += 1
+        stats.end_us = round((t0 + Fraction(n + frame.samples, frame.sample_rate)) * US_PER_SECOND)
+        return frame.sample_rate, n, downmix(_frame_to_float(frame), [c.name for c in frame.layout.channels])
+
+    pending = None
+    for current in _decoded_frames(container, stream, origin_us, stats, limit_us):
+        if slack is None:
+            slack = math.ceil(current[1].sample_rate * tb) + 1 if tb else 1
+        if pending is not None:
+            yield place(*pending, current)
+        pending = current
+    if pending is not None:
+        yield place(*pending, None)
 
 
 def _clock(t: Fraction) -> str:
