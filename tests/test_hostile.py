@@ -166,10 +166,10 @@ def test_rows_the_fitted_analyzers_cannot_take_are_dead_letters(tmp_path, monkey
 
     real = analyzers_beam._apply
 
-    def apply(row, artifacts, quantize):
+    def apply(row, artifacts, quantize, *rest):
         if row["media_id"] == "bad" and row["window_index"] == 2:
             raise FloatingPointError("projection overflowed")
-        return real(row, artifacts, quantize)
+        return real(row, artifacts, quantize, *rest)
 
     monkeypatch.setattr(analyzers_beam, "_apply", apply)
     rows = [{"id": k, "video": events_video["video"], "transcript": events_video["srt"]} for k in ("bad", "good")]

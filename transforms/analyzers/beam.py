@@ -23,7 +23,7 @@ from mmfuse.transforms.analyzers.combiners import DocFreqFn, MomentsFn, SampleFn
 from mmfuse.transforms.analyzers.linear import apply_linear, fit_ica, fit_pca
 from mmfuse.transforms.analyzers.quantize import CLIP, quantize8
 from mmfuse.transforms.analyzers.tfidf import TfidfLsa, fit_tfidf_lsa
-from mmfuse.transforms.deadletter import ERRORS, Guarded
+from mmfuse.transforms.deadletter import ERRORS, error_record, media_id_of
 
 __all__ = ["FitAnalyzers", "LoadArtifact", "SaveArtifacts", "artifact_names"]
 
@@ -49,13 +49,18 @@ def _fit_column(moments, sample, kind: str, dims: int, column: str) -> Optional[
     return fit_pca(moments, dims, kind == "pca_whiten", column)
 
 
-def _apply(row: dict, artifacts: Mapping[str, Optional[Artifact]], quantize: int) -> dict:
+def _apply(row: dict, artifacts: Mapping[str, Optional[Artifact]], quantize: int, prepared: Optional[dict] = None) -> dict:
+    """``row`` with every fitted column applied. ``prepared`` keeps a TF-IDF applier per
+    artifact between rows: building one indexes the whole vocabulary."""
     out = dict(row)
     for column, artifact in artifacts.items():
         if artifact is None:
             continue
         if artifact.kind == "tfidf_lsa":
-            vec = TfidfLsa(artifact)(row.get("tokens"))
+            prepared = {} if prepared is None else prepared
+            if prepared.get("artifact") is not artifact:  # side inputs hand the same object to every row
+                prepared.update(artifact=artifact, applier=TfidfLsa(artifact))
+            vec = prepared["applier"](row.get("tokens"))
         else:
             vec = apply_linear(artifact, row.get(column))
             if vec is not None and quantize:
@@ -98,8 +103,20 @@ class LoadArtifact(beam.PTransform):
         return pbegin | "Name" >> beam.Create([self.name]) | "Load" >> beam.Map(lambda n, d: load_artifact(d, n), self.folder)
 
 
-def _apply_one(row: dict, quantize, **artifacts) -> list:
-    return [_apply(row, artifacts, quantize)]
+class _ApplyFn(beam.DoFn):
+    """Fitted artifacts (side inputs) applied to each row; a row they cannot take is a dead
+    letter. The TF-IDF applier is built once per DoFn instance, not once per row."""
+
+    def setup(self):
+        self.prepared: dict = {}
+
+    def process(self, row: dict, quantize, **artifacts):
+        try:
+            applied = _apply(row, artifacts, quantize, self.prepared)
+        except Exception as err:
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(media_id_of(row), None, "analyzers", err))
+            return
+        yield applied
 
 
 class FitAnalyzers(beam.PTransform):
@@ -143,7 +160,9 @@ class FitAnalyzers(beam.PTransform):
     def expand(self, rows):
         fitted = {column: self._fitted(rows, column, name) for column, name in self.names.items()}
         side = {column: beam.pvalue.AsSingleton(pc) for column, pc in fitted.items()}
-        applied = rows | "ApplyAnalyzers" >> Guarded(_apply_one, "analyzers", self.analyzers.quantize, **side)
+        applied = rows | "ApplyAnalyzers" >> beam.ParDo(_ApplyFn(), self.analyzers.quantize, **side).with_outputs(
+            ERRORS, main="main"
+        )
         base = self.base_specs
         quantize = self.analyzers.quantize
         p = rows.pipeline
