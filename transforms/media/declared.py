@@ -21,15 +21,31 @@ from __future__ import annotations
 import struct
 from typing import Optional
 
-from mmfuse.clock import US_PER_SECOND
+from mmfuse.clock import US_PER_SECOND, pts_to_us
 from mmfuse.fs import open_read
 
 _TS_PACKET_SIZES = (188, 192, 204)
 
-__all__ = ["declared_end_us", "ends_mid_packet", "file_size", "plausible_duration_us", "still_image_size", "wav_data_seconds"]
+__all__ = [
+    "HEADER_BYTES",
+    "declared_end_us",
+    "ends_mid_packet",
+    "plausible_duration_us",
+    "sniff",
+    "still_image_size",
+    "wav_data_seconds",
+]
 
 _CONTAINER_DURATION_FORMATS = ("matroska", "webm", "flv")
-_WAV_HEADER_BYTES = 1 << 16
+HEADER_BYTES = 1 << 16  # what the checks here read of a file's start
+
+
+def sniff(uri: str) -> tuple[bytes, int]:
+    """The file's first ``HEADER_BYTES`` and its size, in one open (one request on an object
+    store): everything the checks here need besides what ffmpeg reads."""
+    with open_read(uri) as f:
+        header = f.read(HEADER_BYTES)
+        return header, f.seek(0, 2)
 
 
 def wav_data_seconds(header: bytes) -> Optional[float]:
@@ -50,8 +66,9 @@ def wav_data_seconds(header: bytes) -> Optional[float]:
     return None
 
 
-def declared_end_us(container, uri: str, origin_us: int, video_stream=None) -> Optional[int]:
-    """The end of the media on its clock as the file's header states it, or None."""
+def declared_end_us(container, header: bytes, origin_us: int, video_stream=None) -> Optional[int]:
+    """The end of the media on its clock as the file's header states it (``header``: the
+    file's first bytes, from :func:`sniff`), or None."""
     names = container.format.name.split(",")
     if any(n in _CONTAINER_DURATION_FORMATS for n in names):
         if container.duration is not None and container.duration > 0:
@@ -60,14 +77,11 @@ def declared_end_us(container, uri: str, origin_us: int, video_stream=None) -> O
     if "avi" in names and video_stream is not None:
         rate = video_stream.average_rate or video_stream.base_rate
         if video_stream.frames and rate:
-            start = 0
-            if video_stream.start_time is not None and video_stream.time_base:
-                start = int(video_stream.start_time * video_stream.time_base * US_PER_SECOND)
-            return start + int(video_stream.frames * US_PER_SECOND / rate) - origin_us
+            start = video_stream.start_time if video_stream.start_time is not None and video_stream.time_base else 0
+            return pts_to_us(start, video_stream.time_base or 1, origin_us) + int(video_stream.frames * US_PER_SECOND / rate)
         return None
     if "wav" in names:
-        with open_read(uri) as f:
-            seconds = wav_data_seconds(f.read(_WAV_HEADER_BYTES))
+        seconds = wav_data_seconds(header)
         return None if seconds is None else int(seconds * US_PER_SECOND)
     return None
 
@@ -77,21 +91,15 @@ def declared_end_us(container, uri: str, origin_us: int, video_stream=None) -> O
 _MIN_BYTES_PER_SECOND = 100
 
 
-def file_size(uri: str) -> int:
-    with open_read(uri) as f:
-        return f.seek(0, 2)
-
-
 def plausible_duration_us(size_bytes: int) -> int:
     """The longest media ``size_bytes`` can hold, at least 60 s."""
     return max(60, size_bytes // _MIN_BYTES_PER_SECOND) * US_PER_SECOND
 
 
-def ends_mid_packet(container, uri: str) -> Optional[str]:
+def ends_mid_packet(container, uri: str, size: int) -> Optional[str]:
     """A warning when an MPEG-TS file's size is no whole number of transport packets."""
     if "mpegts" not in container.format.name.split(","):
         return None
-    size = file_size(uri)
     if size and all(size % n for n in _TS_PACKET_SIZES):
         return f"{uri} ends inside a transport-stream packet ({size} bytes is no whole number of 188-byte packets): the file was cut short"
     return None

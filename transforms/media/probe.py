@@ -18,7 +18,7 @@ from mmfuse.clock import US_PER_SECOND, pts_to_us
 from mmfuse.errors import DecodeError, InputTooLarge, NoDecodableStream, UnreadableContainer
 from mmfuse.fs import open_read
 from mmfuse.schemas.records import MediaInfo, MediaItem, StreamInfo
-from mmfuse.transforms.media.declared import declared_end_us, ends_mid_packet, file_size, plausible_duration_us, still_image_size
+from mmfuse.transforms.media.declared import declared_end_us, ends_mid_packet, plausible_duration_us, sniff, still_image_size
 
 __all__ = ["choose_stream", "demux", "ffmpeg_errors", "open_container", "probe_media", "stream_info", "stream_of"]
 
@@ -262,11 +262,11 @@ def _describe(uri: str, kinds: tuple[str, ...], requested: dict[str, Optional[in
     each chosen stream. A chosen video stream over ``max_pixels`` is refused from its header, before
     mmfuse decodes a frame (one 16000×16000 frame alone takes 384 MB); a still image, even
     before ffmpeg opens it."""
+    header, size = sniff(uri)
     if max_pixels is not None and "video" in kinds:
-        with open_read(uri) as f:
-            size = still_image_size(f.read(1 << 16))
-        if size is not None and size[0] * size[1] > max_pixels:
-            w, h = size
+        picture = still_image_size(header)
+        if picture is not None and picture[0] * picture[1] > max_pixels:
+            w, h = picture
             raise InputTooLarge(f"{uri}: picture is {w}x{h} ({w * h / 1e6:.1f} MP), above --max_megapixels {max_pixels / 1e6:g}")
     with open_container(uri) as c:
         origin = container_origin_us(c)
@@ -281,8 +281,8 @@ def _describe(uri: str, kinds: tuple[str, ...], requested: dict[str, Optional[in
                 )
         firsts = _first_frame_times(c, list(chosen.values()), origin)
         duration = _duration_us(c, list(chosen.values()), origin)
-        declared = declared_end_us(c, uri, origin, video)
-        cut = ends_mid_packet(c, uri)
+        declared = declared_end_us(c, header, origin, video)
+        cut = ends_mid_packet(c, uri, size)
         return {
             "format": c.format.name,
             "origin": origin,
@@ -292,6 +292,7 @@ def _describe(uri: str, kinds: tuple[str, ...], requested: dict[str, Optional[in
             "duration": duration,
             "declared": declared,
             "warnings": [cut] if cut else [],
+            "size": size,
         }
 
 
@@ -308,6 +309,7 @@ def probe_media(
     fmt = None
     durations: list[int] = []
     declared: list[int] = []
+    sizes: list[int] = []
     sources = []
     if item.video_uri:
         sources.append((item.video_uri, ("video",) if item.audio_uri else ("video", "audio")))
@@ -334,6 +336,7 @@ def probe_media(
             found[kind] = (info, d["firsts"][index], d["origin"])
             ends.append(index)
         warnings.extend(d["warnings"])
+        sizes.append(d["size"])
         if d["declared"] is not None:
             declared.append(d["declared"])
         if d["duration"] is not None:
@@ -350,7 +353,7 @@ def probe_media(
     durations = [d for d in durations if d > 0]
     duration = max(durations) if durations else None
     if duration is not None:
-        size = sum(file_size(uri) for uri, _ in sources)
+        size = sum(sizes)
         most = plausible_duration_us(size)
         if duration > most:
             # a header (or wrapped timestamps) claiming hours for a few kilobytes: windows up
