@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Union
 
-__all__ = ["US_PER_SECOND", "WindowGrid", "pts_to_us", "seconds_to_us", "us_to_pts"]
+__all__ = ["US_PER_SECOND", "WindowGrid", "format_us", "pts_to_us", "seconds_to_us", "us_to_pts"]
 
 US_PER_SECOND = 1_000_000
 Number = Union[int, float, str, Fraction]
@@ -99,3 +99,8 @@ class WindowGrid:
             raise ValueError("an open-ended span has no finite window range")
         last = -(-end_us // self.hop_us)  # first index whose start is >= end_us
         return range(first, max(first, last))
+
+
+def format_us(us: int) -> str:
+    """A media-clock time for a message: seconds, or hours from one hour on."""
+    return f"{us / 3.6e9:.2f} h" if us >= 3_600_000_000 else f"{us / 1e6:.2f} s"

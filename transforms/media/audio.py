@@ -24,7 +24,7 @@ import av
 import numpy as np
 from scipy.signal import resample_poly
 
-from mmfuse.clock import US_PER_SECOND
+from mmfuse.clock import US_PER_SECOND, format_us
 from mmfuse.errors import DecodeError
 from mmfuse.transforms.media.probe import demux, ffmpeg_errors, open_container, stream_of
 
@@ -104,7 +104,9 @@ def _decoded_frames(container, stream, origin_us: int, stats: AudioDecodeStats, 
                 continue
             t = None if frame.pts is None else Fraction(frame.pts) * tb - Fraction(origin_us, US_PER_SECOND)
             if t is not None and limit_us is not None and t * US_PER_SECOND > limit_us:
-                stats.warn(f"audio timestamps jump to {_clock(t)}, far past the file's length: the rest is ignored")
+                stats.warn(
+                    f"audio timestamps jump to {format_us(int(t * US_PER_SECOND))}, far past the file's length: the rest is ignored"
+                )
                 return
             yield t, frame
 
@@ -152,10 +154,6 @@ def _iter_mono_frames(container, stream, origin_us: int, t0: Fraction, stats: Au
         pending = current
     if pending is not None:
         yield place(*pending, None)
-
-
-def _clock(t: Fraction) -> str:
-    return f"{float(t) / 3600:.2f} h" if t >= 3600 else f"{float(t):.2f} s"
 
 
 class _BlockResampler:

@@ -21,7 +21,7 @@ from typing import Callable, Iterator, Optional
 
 import av
 
-from mmfuse.clock import US_PER_SECOND, pts_to_us, us_to_pts
+from mmfuse.clock import US_PER_SECOND, format_us, pts_to_us, us_to_pts
 from mmfuse.errors import DecodeError
 from mmfuse.schemas.records import Chunk
 from mmfuse.transforms.media.probe import demux, ffmpeg_errors, open_container, stream_of
@@ -120,7 +120,9 @@ class VideoDecodeStats:
         if self.corrupt_packets:
             out.append(f"{self.corrupt_packets} video packets marked corrupt by the demuxer (damaged or cut-off data)")
         if self.jumped_to_us is not None:
-            out.append(f"video timestamps jump to {_clock(self.jumped_to_us)}, far past the file's length: the rest is ignored")
+            out.append(
+                f"video timestamps jump to {format_us(self.jumped_to_us)}, far past the file's length: the rest is ignored"
+            )
         if self.interpolated:
             out.append(f"{self.interpolated} video frames had no timestamp; timed by frame duration")
         return tuple(out)
@@ -242,10 +244,6 @@ def _read(packets, tb, origin_us: int, stats: VideoDecodeStats, limit_us: Option
                 end = t + (pts_to_us(packet.duration, tb) if packet.duration else 0)
                 stats.packet_end_us = end if stats.packet_end_us is None else max(stats.packet_end_us, end)
         yield packet
-
-
-def _clock(us: int) -> str:
-    return f"{us / 3.6e9:.2f} h" if us >= 3_600_000_000 else f"{us / 1e6:.2f} s"
 
 
 def _note(frame, t: int, stats: VideoDecodeStats) -> None:
