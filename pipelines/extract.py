@@ -66,7 +66,10 @@ def check_resources(job: JobArgs, options: PipelineOptions) -> dict:
     ):
         if path:
             _check_model(flag, path, arch_flag, arch)
-    specs = feature_specs(features, job.config.analyzers)
+    try:
+        specs = feature_specs(features, job.config.analyzers)
+    except ImportError as err:  # a pretrained model's packages are missing
+        raise ConfigError(str(err)) from None
     if artifacts_from:
         missing = [n for n in artifact_files(job.config) if not exists(join(artifacts_from, f"{n}.npz"))]
         if missing:
@@ -76,7 +79,9 @@ def check_resources(job: JobArgs, options: PipelineOptions) -> dict:
         try:
             import torch  # noqa: F401
         except ImportError:
-            raise ConfigError("--visual cnn, --audio rnn and --text minilm need PyTorch: pip install 'mmfuse[cnn]'") from None
+            raise ConfigError(
+                "--visual cnn or a pretrained model, --audio rnn and --text minilm need PyTorch: pip install 'mmfuse[cnn]'"
+            ) from None
     if features.device == "cuda" and _runner_name(options) in _LOCAL_RUNNERS:
         from mmfuse.transforms.features.device import check_local_device
 

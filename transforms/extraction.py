@@ -32,6 +32,7 @@ from mmfuse.transforms.analyzers.beam import FitAnalyzers, artifact_names
 from mmfuse.transforms.deadletter import ERRORS, Guarded
 from mmfuse.transforms.features import make_audio_extractor, make_text_extractor, make_visual_extractor
 from mmfuse.transforms.features.beam import MINILM_DIM, EmbedAudioWindows, EmbedFrames, EmbedTranscripts
+from mmfuse.transforms.features.pretrained import PRETRAINED
 from mmfuse.transforms.fuse.beam import FuseWindows, MediaRows
 from mmfuse.transforms.media.beam import DecodeTasks, PlanItems
 
@@ -47,7 +48,27 @@ def artifact_files(config: ExtractConfig) -> list[str]:
 def feature_specs(features: FeatureSettings, analyzers: AnalyzerSettings) -> dict[str, FeatureSpec]:
     """How each feature column is made, before any fit. Extractor objects are light (nothing
     is loaded until first use); a model file is hashed once here, at submission."""
-    if features.visual == "cnn":
+    if features.visual in PRETRAINED:
+        from mmfuse.transforms.features.models import file_sha256
+
+        model = PRETRAINED[features.visual]
+        model.check_installed()
+        visual = FeatureSpec(
+            model.name,
+            model.dim,
+            {
+                "packages": model.versions(),
+                "origin": model.origin,
+                "licence": model.licence,
+                "layer": "global average pool of the last convolution (before the classifier)",
+                "input_size": features.visual_input_size,
+                "normalize": {"mean": list(model.mean), "std": list(model.std)},
+                "resize": "shorter side, then centre crop",
+                "pooling": "mean over the window's sampled frames",
+            },
+            model_hash=file_sha256(model.weights_path()),
+        )
+    elif features.visual == "cnn":
         from mmfuse.transforms.features.models import file_sha256
 
         visual = FeatureSpec(
@@ -138,8 +159,12 @@ class ExtractFeatures(beam.PTransform):
         decoded = planned["tasks"] | "DecodeTasks" >> DecodeTasks(cfg.decode, features, grid, cfg.content.shots)
         frames, audio = decoded["frames"], decoded["audio"]
         model_errors = []
-        if features.visual == "cnn":
-            embedded = frames | "EmbedFrames" >> EmbedFrames(features)
+        if features.learned_visual:
+            weights_sha256 = None
+            if features.visual in PRETRAINED:
+                specs = self.specs if self.specs is not None else feature_specs(features, cfg.analyzers)
+                weights_sha256 = specs["visual"].model_hash
+            embedded = frames | "EmbedFrames" >> EmbedFrames(features, weights_sha256)
             frames = embedded["frames"]
             model_errors.append(embedded["errors"])
         if features.audio == "rnn":

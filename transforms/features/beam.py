@@ -26,9 +26,20 @@ def _to_tensor(element):
 
 
 class _RunModel(beam.PTransform):
-    def __init__(self, features: FeatureSettings, path: str, arch: Optional[str], kind: str, arch_params: Optional[dict] = None):
+    def __init__(
+        self,
+        features: FeatureSettings,
+        path: Optional[str],
+        arch: Optional[str],
+        kind: str,
+        arch_params: Optional[dict] = None,
+        normalize: Optional[tuple] = None,
+        pretrained_name: Optional[str] = None,
+        expected_sha256: Optional[str] = None,
+    ):
         super().__init__()
         self.features, self.path, self.arch, self.kind, self.arch_params = features, path, arch, kind, arch_params
+        self.normalize, self.pretrained_name, self.expected_sha256 = normalize, pretrained_name, expected_sha256
 
     def expand(self, keyed):
         from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
@@ -41,9 +52,11 @@ class _RunModel(beam.PTransform):
             self.features.device,
             self.features.batch_size,
             self.kind,
-            normalize=self.features.visual_normalize == "imagenet",
+            normalize=self.normalize,
             arch_params=self.arch_params,
             model_copies=self.features.model_copies,
+            pretrained_name=self.pretrained_name,
+            expected_sha256=self.expected_sha256,
         )
         main, failed = (
             keyed
@@ -72,16 +85,28 @@ def _audio_window(key, result) -> AudioWindow:
 
 class EmbedFrames(beam.PTransform):
     """((media_id, pts_us), uint8 (3, S, S)) → ``{"frames": FrameRecords with the CNN's output,
-    "errors": dead letters of batches that failed}``."""
+    "errors": dead letters of batches that failed}``. ``weights_sha256``: the hash of a
+    pretrained model's weights recorded at submission (workers check theirs against it)."""
 
-    def __init__(self, features: FeatureSettings):
+    def __init__(self, features: FeatureSettings, weights_sha256: Optional[str] = None):
         super().__init__()
-        self.features = features
+        self.features, self.weights_sha256 = features, weights_sha256
 
     def expand(self, frames):
+        from mmfuse.transforms.features.pretrained import PRETRAINED
+
         cfg = self.features
-        params = {"out_dim": 128} if cfg.visual_arch == "small_cnn" else None
-        run = frames | "CNN" >> _RunModel(cfg, cfg.visual_model, cfg.visual_arch, "image", params)
+        if cfg.visual in PRETRAINED:
+            model = PRETRAINED[cfg.visual]
+            run = frames | "CNN" >> _RunModel(
+                cfg, None, None, "image", None, (model.mean, model.std), model.name, self.weights_sha256
+            )
+        else:
+            from mmfuse.transforms.features.handler import IMAGENET_MEAN, IMAGENET_STD
+
+            params = {"out_dim": 128} if cfg.visual_arch == "small_cnn" else None
+            normalize = (IMAGENET_MEAN, IMAGENET_STD) if cfg.visual_normalize == "imagenet" else None
+            run = frames | "CNN" >> _RunModel(cfg, cfg.visual_model, cfg.visual_arch, "image", params, normalize)
         return {"frames": run["results"] | "FrameFeatures" >> beam.MapTuple(_frame_record), "errors": run["errors"]}
 
 

@@ -12,9 +12,10 @@ from apache_beam.ml.inference.base import PredictionResult
 from apache_beam.ml.inference.pytorch_inference import PytorchModelHandlerTensor
 
 from mmfuse.transforms.features.device import GPU_UNAVAILABLE, cuda_usable, torch_module
-from mmfuse.transforms.features.models import architecture
+from mmfuse.transforms.features.models import architecture, file_sha256
+from mmfuse.transforms.features.pretrained import pretrained
 
-__all__ = ["StrictDeviceHandler", "image_inference_fn", "make_handler", "sequence_inference_fn"]
+__all__ = ["PretrainedHandler", "StrictDeviceHandler", "image_inference_fn", "make_handler", "sequence_inference_fn"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -27,6 +28,35 @@ class StrictDeviceHandler(PytorchModelHandlerTensor):
         model = super().load_model()
         model.eval()
         return model
+
+
+class PretrainedHandler(StrictDeviceHandler):
+    """A model of :data:`~mmfuse.transforms.features.pretrained.PRETRAINED`: its weights file is
+    looked up in the worker's installed package when the model loads (the path on the machine
+    that submitted the job means nothing on a worker) and must hash to what the job recorded."""
+
+    def __init__(self, name: str, expected_sha256: Optional[str], **common):
+        model = pretrained(name)
+        super().__init__(
+            state_dict_path=f"pretrained:{name}",
+            model_class=model.build,
+            model_params={},
+            load_model_args={"weights_only": True},
+            **common,
+        )
+        self._pretrained_name, self._expected_sha256 = name, expected_sha256
+
+    def load_model(self):
+        model = pretrained(self._pretrained_name)
+        model.check_installed()
+        path = model.weights_path()
+        if self._expected_sha256 and file_sha256(path) != self._expected_sha256:
+            raise RuntimeError(
+                f"the {self._pretrained_name} weights on this worker ({path}, packages {model.versions()}) differ "
+                "from those of the machine that submitted the job: install the same mmfuse[pretrained] versions on both"
+            )
+        self._state_dict_path = path
+        return super().load_model()
 
 
 # ---- inference functions -------------------------------------------------------------------
@@ -52,8 +82,9 @@ def _padded(batch: Sequence[Any], pad_to: int):
     return x
 
 
-def image_inference_fn(normalize: bool, pad_to: int):
-    """uint8 (3, H, W) tensors in, features out: scaling and normalisation run on the device."""
+def image_inference_fn(normalize: Optional[tuple], pad_to: int):
+    """uint8 (3, H, W) tensors in, features out: scaling to [0, 1] and ``(x - mean) / std``
+    (``normalize`` = (mean, std) per RGB channel, or None) run on the device."""
 
     def fn(
         batch: Sequence[Any], model, device, inference_args: Optional[dict] = None, model_id: Optional[str] = None
@@ -62,8 +93,8 @@ def image_inference_fn(normalize: bool, pad_to: int):
         with torch.no_grad():
             x = _padded(batch, pad_to).to(device, non_blocking=True).float().div_(255.0)
             if normalize:
-                mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
-                std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
+                mean = torch.tensor(normalize[0], device=x.device).view(1, 3, 1, 1)
+                std = torch.tensor(normalize[1], device=x.device).view(1, 3, 1, 1)
                 x = (x - mean) / std
             out = _flatten(model(x, **(inference_args or {})))[: len(batch)].float().cpu().numpy()
         return [PredictionResult(example, row, model_id) for example, row in zip(batch, out)]
@@ -95,12 +126,15 @@ def make_handler(
     device: str,
     batch_size: int,
     kind: str,
-    normalize: bool = True,
+    normalize: Optional[tuple] = (IMAGENET_MEAN, IMAGENET_STD),
     arch_params: Optional[dict] = None,
     model_copies: Optional[int] = None,
+    pretrained_name: Optional[str] = None,
+    expected_sha256: Optional[str] = None,
 ):
     """A PyTorch model handler for ``kind`` ``"image"`` (uint8 (3, H, W) tensors) or
-    ``"sequence"`` (float (T, F) tensors); wrap it in ``KeyedModelHandler`` for keyed input."""
+    ``"sequence"`` (float (T, F) tensors); wrap it in ``KeyedModelHandler`` for keyed input.
+    ``pretrained_name`` picks a model of mmfuse[pretrained] instead of ``model_path``."""
     common = dict(
         device="GPU" if device == "cuda" else "CPU",
         inference_fn=image_inference_fn(normalize, batch_size) if kind == "image" else sequence_inference_fn(batch_size),
@@ -109,6 +143,8 @@ def make_handler(
         max_batch_size=batch_size,
         model_copies=model_copies,
     )
+    if pretrained_name:
+        return PretrainedHandler(pretrained_name, expected_sha256, **common)
     if arch:
         return StrictDeviceHandler(
             state_dict_path=model_path,

@@ -119,7 +119,7 @@ class _DecodeFn(beam.DoFn):
         self.failures = JobCounter("decode_failures")
 
     def setup(self):
-        if self.features.visual != "cnn":
+        if not self.features.learned_visual:
             self.visual = make_visual_extractor(self.features.visual)
         base_audio = "logmel" if self.features.audio == "rnn" else self.features.audio
         self.audio = make_audio_extractor(base_audio, n_mels=self.features.n_mels)
@@ -150,7 +150,7 @@ class _DecodeFn(beam.DoFn):
 
     def _converter(self, info):
         """Pixels of a kept frame as the visual extractor wants them, scaled by swscale."""
-        if self.features.visual == "cnn":
+        if self.features.learned_visual:
             size = self.features.visual_input_size
 
             def to_model_input(frame):
@@ -168,7 +168,7 @@ class _DecodeFn(beam.DoFn):
         info, chunk = task.info, task.chunk
         uri = info.item.video_uri
         convert = self._converter(info)
-        learned = self.features.visual == "cnn"
+        learned = self.features.learned_visual
 
         stats = VideoDecodeStats()
         failed = False
