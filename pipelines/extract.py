@@ -28,7 +28,6 @@ from mmfuse.remote import check_reachable
 from mmfuse.transforms.counters import PROGRESS_ENV
 from mmfuse.transforms.extraction import artifact_files, feature_specs
 from mmfuse.transforms.inputs.listing import check_manifest, list_glob
-from mmfuse.transforms.sinks.resume import read_done
 from mmfuse.transforms.sinks.runfolder import STAGING, RunLock, promote, recover, run_entries
 
 __all__ = ["check_inputs", "check_resources", "main", "prepare_output", "run"]
@@ -178,7 +177,7 @@ def run(argv: Optional[list] = None, test_pipeline: Optional[beam.Pipeline] = No
     config_hash = fingerprint_of(job, explicit_artifacts, specs)
     if dry_run:
         p = test_pipeline or beam.Pipeline(options=options)
-        build_pipeline(p, job, n_inputs, config_hash, None, job.output, specs, collisions)
+        build_pipeline(p, job, n_inputs, config_hash, False, job.output, specs, collisions)
         return _describe_dry_run(p.run())
     # The folder's run is replaced only by a complete one: the job writes into the staging
     # folder and swaps it in at the end; a job that fails or is killed leaves the earlier run.
@@ -188,10 +187,10 @@ def run(argv: Optional[list] = None, test_pipeline: Optional[beam.Pipeline] = No
             _LOG.warning("%s: %s", job.output, note)
         if not job.skip_existing:
             prepare_output(job.output, job.overwrite)
-        done = read_done(job.output) if job.skip_existing else None
+        resume = job.skip_existing and exists(join(job.output, "media"))
         target = join(job.output, STAGING)
         p = test_pipeline or beam.Pipeline(options=options)
-        build_pipeline(p, job, n_inputs, config_hash, done, target, specs, collisions)
+        build_pipeline(p, job, n_inputs, config_hash, resume, target, specs, collisions)
         with _progress(_runner_name(options) in _LOCAL_RUNNERS), _output_errors(job.output):
             result = p.run()
             result.wait_until_finish()

@@ -19,7 +19,7 @@ from mmfuse.transforms.deadletter import ERRORS
 from mmfuse.transforms.extraction import ExtractFeatures, artifact_files, feature_specs, table_schemas
 from mmfuse.transforms.fuse.beam import RunCounts
 from mmfuse.transforms.inputs.beam import ReadInputs
-from mmfuse.transforms.sinks.beam import CarryOver, Fingerprint, WriteRunSummary, WriteTables, split_items
+from mmfuse.transforms.sinks.beam import CarryOver, Fingerprint, ReadDone, WriteRunSummary, WriteTables, split_items
 from mmfuse.transforms.sinks.resume import PENDING, SKIPPED, config_fingerprint
 
 __all__ = ["add_to_run_json", "build_pipeline", "collect_metrics", "fingerprint_of", "resumable_config"]
@@ -50,13 +50,13 @@ def build_pipeline(
     job: JobArgs,
     n_inputs: Optional[int] = None,
     config_hash: str = "",
-    done: Optional[Mapping[str, str]] = None,
+    resume: bool = False,
     target: Optional[str] = None,
     specs: Optional[dict[str, FeatureSpec]] = None,
     collisions: frozenset = frozenset(),
 ) -> None:
-    """Wire the whole job onto ``p``. With ``done`` (media_id → fingerprint of an earlier run
-    in ``job.output``), unchanged items are carried over; tables go to ``target``. ``specs``
+    """Wire the whole job onto ``p``. With ``resume``, items whose fingerprint the earlier
+    run in ``job.output`` holds are carried over; tables go to ``target``. ``specs``
     (from ``feature_specs``) is computed when not given; model files are hashed there.
     ``collisions``: ``--videos`` ids that keep their extension (two files share the stem)."""
     target = target or job.output
@@ -65,8 +65,8 @@ def build_pipeline(
     inputs = p | "Inputs" >> ReadInputs(job.manifest, job.videos, collisions)
     items = inputs["items"] | "Fingerprint" >> beam.ParDo(Fingerprint(config_hash))
     skipped = None
-    if done is not None:
-        split = split_items(items, done)
+    if resume:
+        split = split_items(items, p | "EarlierRun" >> ReadDone(job.output))
         items, skipped = split[PENDING], split[SKIPPED]
     tables = dict(items | "Extract" >> ExtractFeatures(cfg, target, specs))
     fitted_specs, artifacts = tables.pop("feature_specs", None), tables.pop("artifacts", None)

@@ -156,4 +156,4 @@ def test_the_tfidf_applier_is_built_once_not_per_row(monkeypatch):
     out = [r for row in rows for r in fn.process(row, 0, text=artifact)]
     assert len(out) == len(rows) and all(r["text"] is not None for r in out)
     assert len(built) == 1
-    assert out[0]["text"] == TfidfLsa(artifact)(docs[0]).tolist()
+    np.testing.assert_array_equal(out[0]["text"], TfidfLsa(artifact)(docs[0]))

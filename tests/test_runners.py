@@ -1,6 +1,7 @@
 """The same job on every local runner Beam offers, Dataflow and Flink built offline, resume,
 and long items split into several work items."""
 
+import contextlib
 import json
 import os
 import socket
@@ -318,10 +319,22 @@ def test_a_full_disk_ends_with_one_line_and_keeps_the_earlier_run(items, tmp_pat
     assert extract.main(base) == 0
     before = (out / "run.json").read_bytes()
 
-    def full(path, data, *args):
-        raise OSError(errno.ENOSPC, "No space left on device", path)
+    real = files.open_write
 
-    monkeypatch.setattr(files, "write_bytes", full)
+    @contextlib.contextmanager
+    def full(path, *args):
+        with real(path, *args) as f:
+
+            class Full:
+                def write(self, data):
+                    raise OSError(errno.ENOSPC, "No space left on device", path)
+
+                def __getattr__(self, name):
+                    return getattr(f, name)
+
+            yield Full()
+
+    monkeypatch.setattr(files, "open_write", full)
     capsys.readouterr()
     assert extract.main([*base, "--overwrite"]) == 1
     err = capsys.readouterr().err.strip().splitlines()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Optional
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 
 from mmfuse.schemas.records import FrameRecord
@@ -136,7 +137,7 @@ def table_schemas(config: ExtractConfig, specs: Optional[dict[str, FeatureSpec]]
 
 
 def _frame_row(f: FrameRecord) -> dict:
-    return {"media_id": f.media_id, "pts_us": f.pts_us, "features": f.features.tolist()}
+    return {"media_id": f.media_id, "pts_us": f.pts_us, "features": np.asarray(f.features, np.float32)}
 
 
 class ExtractFeatures(beam.PTransform):

@@ -66,7 +66,7 @@ def _apply(row: dict, artifacts: Mapping[str, Optional[Artifact]], quantize: int
             if vec is not None and quantize:
                 out[column] = quantize8(vec)
                 continue
-        out[column] = None if vec is None else vec.tolist()
+        out[column] = None if vec is None else np.asarray(vec, np.float32)
     return out
 
 

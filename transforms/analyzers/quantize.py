@@ -10,10 +10,10 @@ __all__ = ["CLIP", "dequantize", "quantize8"]
 CLIP = (-2.0, 2.0)
 
 
-def quantize8(x, clip: tuple[float, float] = CLIP) -> list[int]:
+def quantize8(x, clip: tuple[float, float] = CLIP) -> np.ndarray:
     lo, hi = clip
     q = np.round((np.clip(np.asarray(x, np.float64), lo, hi) - lo) * (255.0 / (hi - lo)))
-    return q.astype(np.uint8).tolist()
+    return q.astype(np.uint8)
 
 
 def dequantize(q, clip: tuple[float, float] = CLIP) -> np.ndarray:

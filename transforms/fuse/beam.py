@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Iterator, Optional
 
 import apache_beam as beam
+import numpy as np
 
 from mmfuse.clock import WindowGrid
 from mmfuse.schemas.records import AudioWindow, FrameRecord, ItemPlan
@@ -72,9 +73,9 @@ class _FuseFn(beam.DoFn):
             "has_audio": audio is not None,
             "has_text": text is not None,
             "n_frames": n_frames,
-            "visual": None if visual is None else visual.tolist(),
-            "audio": None if audio is None else audio.features.tolist(),
-            "text": None if text_vec is None else text_vec.tolist(),
+            "visual": None if visual is None else np.asarray(visual, np.float32),
+            "audio": None if audio is None else np.asarray(audio.features, np.float32),
+            "text": None if text_vec is None else np.asarray(text_vec, np.float32),
             "transcript": None if text is None else text.transcript,
             "tokens": None if text is None else list(text.tokens),
             "cue_indices": None if text is None else list(text.cue_indices),

@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import uuid
 from typing import Iterator, Mapping, Optional
 
 import apache_beam as beam
 import pyarrow as pa
+from apache_beam.transforms.window import GlobalWindows
 
 from mmfuse.fs import join, write_bytes
 from mmfuse.schemas.records import MediaItem
@@ -22,9 +24,10 @@ from mmfuse.schemas.tables import FeatureSpec
 from mmfuse.transforms.sinks.files import (
     ROWS_PER_SHARD,
     library_versions,
-    row_key,
-    shard_of,
+    one_width,
+    row_widths,
     table_prefix,
+    vector_columns,
     with_metadata,
     write_parquet,
 )
@@ -33,28 +36,69 @@ from mmfuse.transforms.sinks.resume import PENDING, SKIPPED, item_fingerprint
 __all__ = ["CarryOver", "Fingerprint", "WriteRunSummary", "WriteTables", "split_items"]
 
 
-class _WriteShard(beam.DoFn):
+class _WriteFiles(beam.DoFn):
+    """Rows → Parquet files written by the step that makes the rows, as Beam's file sinks do:
+    the rows are never shuffled (moving every feature vector through the runner's data plane
+    cost several times the write itself). Each file holds up to ``ROWS_PER_SHARD`` rows of
+    one bundle, sorted by key, under a temporary name; :class:`_Finalize` gives the files
+    their final names. Yields one description per file."""
+
+    def __init__(self, prefix: str, schema: pa.Schema):
+        self.prefix, self.schema = prefix, schema
+        self.columns = vector_columns(schema)
+
+    def start_bundle(self):
+        self.rows, self.specs = [], {}
+
+    def process(self, row, specs: Mapping[str, FeatureSpec]):
+        self.specs = specs
+        self.rows.append(row)
+        if len(self.rows) >= ROWS_PER_SHARD:
+            yield self._close()
+
+    def finish_bundle(self):
+        if self.rows:
+            yield GlobalWindows.windowed_value(self._close())
+
+    def _close(self) -> dict:
+        rows, self.rows = self.rows, []
+        widths = row_widths(rows, self.columns)
+        path = f"{self.prefix}-tmp-{uuid.uuid4().hex}.parquet"
+        first = write_parquet(path, with_metadata(self.schema, self.specs, widths), rows)
+        return {"path": path, "rows": len(rows), "first": first, "widths": widths}
+
+
+class _Finalize(beam.DoFn):
+    """Every file of a table → renamed ``part-SSSSS-of-NNNNN.parquet`` in the order of their
+    first rows' keys (an empty table gets one empty file, so it still carries its schema);
+    files of bundles the runner retried, which no description names, are deleted."""
+
     def __init__(self, prefix: str, schema: pa.Schema):
         self.prefix, self.schema = prefix, schema
 
-    def process(self, element, count: int, specs: Mapping[str, FeatureSpec]):
-        shard, rows = element
-        rows = sorted(rows, key=row_key)
-        n = max(1, -(-count // ROWS_PER_SHARD))
-        path = f"{self.prefix}-{shard:05d}-of-{n:05d}.parquet"
-        write_parquet(path, with_metadata(self.schema, specs, rows), rows)
-        yield path
+    def process(self, files: list, specs: Mapping[str, FeatureSpec]):
+        from apache_beam.io.filesystems import FileSystems
 
-
-class _WriteEmpty(beam.DoFn):
-    def __init__(self, prefix: str, schema: pa.Schema):
-        self.prefix, self.schema = prefix, schema
-
-    def process(self, count: int, specs: Mapping[str, FeatureSpec]):
-        if count == 0:
+        widths = {}
+        for f in files:
+            for c, w in f["widths"].items():
+                widths.setdefault(c, set()).add(w)
+        one_width(widths)
+        if not files:
             path = f"{self.prefix}-00000-of-00001.parquet"
-            write_parquet(path, with_metadata(self.schema, specs, []), [])
+            write_parquet(path, with_metadata(self.schema, specs, {}), [])
             yield path
+            return
+        files = sorted(files, key=lambda f: (f["first"], f["path"]))
+        n = len(files)
+        finals = [f"{self.prefix}-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+        FileSystems.rename([f["path"] for f in files], finals)
+        named = {f["path"] for f in files}
+        strays = [m.path for r in FileSystems.match([f"{self.prefix}-tmp-*"]) for m in r.metadata_list]
+        strays = [p for p in strays if p not in named]
+        if strays:
+            FileSystems.delete(strays)
+        yield from finals
 
 
 class _WriteTable(beam.PTransform):
@@ -63,17 +107,13 @@ class _WriteTable(beam.PTransform):
         self.prefix, self.schema, self.specs = prefix, schema, specs
 
     def expand(self, rows):
-        count = rows | "Count" >> beam.combiners.Count.Globally()
         specs = beam.pvalue.AsSingleton(self.specs)
-        n_shards = beam.pvalue.AsSingleton(count)
-        files = (
+        return (
             rows
-            | "Shard" >> beam.Map(lambda r, c: (shard_of(r, max(1, -(-c // ROWS_PER_SHARD))), r), n_shards)
-            | "GroupShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShard(self.prefix, self.schema), n_shards, specs)
+            | "WriteFiles" >> beam.ParDo(_WriteFiles(self.prefix, self.schema), specs)
+            | "AllFiles" >> beam.combiners.ToList()
+            | "Finalize" >> beam.ParDo(_Finalize(self.prefix, self.schema), specs)
         )
-        empty = count | "WriteIfEmpty" >> beam.ParDo(_WriteEmpty(self.prefix, self.schema), specs)
-        return (files, empty) | "Files" >> beam.Flatten()
 
 
 class WriteTables(beam.PTransform):
@@ -159,25 +199,57 @@ class Fingerprint(beam.DoFn):
         yield dataclasses.replace(item, fingerprint=item_fingerprint(item, self.config_hash))
 
 
+_RESUMABLE = ("ok", "partial", "skipped")
+
+
+class ReadDone(beam.PTransform):
+    """The earlier run's media table in ``output`` → ``(media_id, fingerprint)`` of each item it
+    completed. Read by the workers as a PCollection, so the earlier index is never held in
+    the job graph."""
+
+    def __init__(self, output: str):
+        super().__init__()
+        self.output = output
+
+    def expand(self, pbegin):
+        pattern = join(self.output, "media", "*.parquet")
+        rows = pbegin | "ReadMedia" >> beam.io.ReadFromParquet(pattern, columns=["media_id", "status", "fingerprint"])
+        return rows | "Completed" >> beam.FlatMap(
+            lambda r: [(r["media_id"], r["fingerprint"])] if r["status"] in _RESUMABLE and r["fingerprint"] else []
+        )
+
+
 class _Split(beam.DoFn):
-    def __init__(self, done: Mapping[str, str]):
-        self.done = dict(done)
+    def process(self, element):
+        media_id, groups = element
+        done = set(groups["done"])
+        for item in groups["item"]:
+            if item.fingerprint and item.fingerprint in done:
+                yield beam.pvalue.TaggedOutput(SKIPPED, media_id)
+            else:
+                yield item
 
-    def process(self, item: MediaItem):
-        if item.fingerprint and self.done.get(item.media_id) == item.fingerprint:
-            yield beam.pvalue.TaggedOutput(SKIPPED, item.media_id)
-        else:
-            yield item
 
-
-def split_items(items, done: Mapping[str, str]):
-    """Items → ``{"pending": items to process, "skipped": media_ids to carry over}``."""
-    out = items | "SplitResumed" >> beam.ParDo(_Split(done)).with_outputs(SKIPPED, main=PENDING)
+def split_items(items, done):
+    """Items and ``done`` (a PCollection from :class:`ReadDone`) → ``{"pending": items to
+    process, "skipped": media_ids to carry over}``, joined by media_id."""
+    joined = {"item": items | "KeyItems" >> beam.Map(lambda it: (it.media_id, it)), "done": done} | "JoinDone" >> (
+        beam.CoGroupByKey()
+    )
+    out = joined | "SplitResumed" >> beam.ParDo(_Split()).with_outputs(SKIPPED, main=PENDING)
     return {PENDING: out[PENDING], SKIPPED: out[SKIPPED]}
 
 
+def _carried(element, table: str):
+    _, groups = element
+    if any(True for _ in groups["skipped"]):
+        for row in groups["rows"]:
+            yield {**row, "status": "skipped"} if table == "media" else row
+
+
 class CarryOver(beam.PTransform):
-    """The rows of skipped items from an earlier run's table (media rows marked skipped)."""
+    """The rows of skipped items from an earlier run's table (media rows marked skipped),
+    joined with the skipped media_ids by key."""
 
     def __init__(self, output: str, table: str):
         super().__init__()
@@ -186,12 +258,8 @@ class CarryOver(beam.PTransform):
     def expand(self, skipped):
         pattern = join(self.output, self.table, "*.parquet")
         rows = skipped.pipeline | f"Read_{self.table}" >> beam.io.ReadFromParquet(pattern)
-        keep = beam.pvalue.AsList(skipped)
-
-        def mine(row, ids):
-            return row.get("media_id") in set(ids)
-
-        rows = rows | f"Keep_{self.table}" >> beam.Filter(mine, keep)
-        if self.table == "media":
-            rows = rows | "MarkSkipped" >> beam.Map(lambda r: {**r, "status": "skipped"})
-        return rows
+        joined = {
+            "rows": rows | f"Key_{self.table}" >> beam.Map(lambda r: (r.get("media_id"), r)),
+            "skipped": skipped | f"KeySkipped_{self.table}" >> beam.Map(lambda m: (m, None)),
+        } | f"Join_{self.table}" >> beam.CoGroupByKey()
+        return joined | f"Keep_{self.table}" >> beam.FlatMap(_carried, self.table)

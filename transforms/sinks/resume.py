@@ -14,14 +14,12 @@ import hashlib
 import json
 from typing import Mapping, Optional
 
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from mmfuse.fs import exists, join, open_read
 from mmfuse.schemas.records import MediaItem
 from mmfuse.settings import ExtractConfig
 
-__all__ = ["PENDING", "SKIPPED", "config_fingerprint", "item_fingerprint", "read_done"]
+__all__ = ["PENDING", "SKIPPED", "config_fingerprint", "item_fingerprint"]
 
 PENDING = "pending"
 SKIPPED = "skipped"
@@ -51,19 +49,3 @@ def item_fingerprint(item: MediaItem, config_hash: str) -> str:
     """Hash of the settings (``config_hash``) and of the item's files as they are now."""
     facts = [_file_facts(u) for u in (item.video_uri, item.audio_uri, item.transcript_uri)]
     return hashlib.sha256(json.dumps([config_hash, facts]).encode()).hexdigest()[:32]
-
-
-def read_done(output: str) -> dict[str, str]:
-    """media_id → fingerprint of the items an earlier run in ``output`` completed."""
-    folder = join(output, "media")
-    if not exists(folder):
-        return {}
-    done = {}
-    for result in FileSystems.match([join(folder, "*.parquet")]):
-        for meta in result.metadata_list:
-            with open_read(meta.path) as f:
-                table = pq.read_table(f, columns=["media_id", "status", "fingerprint"])
-            for row in table.to_pylist():
-                if row["status"] in ("ok", "partial", "skipped") and row["fingerprint"]:
-                    done[row["media_id"]] = row["fingerprint"]
-    return done
