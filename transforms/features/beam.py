@@ -129,13 +129,16 @@ class _MiniLMFn(beam.DoFn):
     """Embeds the transcripts of a batch of window rows with one shared MiniLM per process."""
 
     def __init__(self, device: str):
-        self.device = device
-        self.embedded = JobCounter("transcripts_embedded")
-
-    def setup(self):
         from apache_beam.utils import shared
 
+        self.device = device
+        self.embedded = JobCounter("transcripts_embedded")
+        # Made here, at graph construction (it is a light handle): every copy of this DoFn that
+        # a worker process unpickles shares the handle's key, so all its threads share one
+        # model. A handle made in setup() would be one per DoFn instance: one model per thread.
         self._handle = shared.Shared()
+
+    def setup(self):
         self.model = self._handle.acquire(self._load, tag=f"minilm-{self.device}")
 
     def _load(self):
@@ -167,7 +170,7 @@ class _MiniLMFn(beam.DoFn):
             return
         for r in rows:
             if r.get("transcript"):
-                r = {**r, "text": np.asarray(next(vectors), np.float32).tolist()}
+                r = {**r, "text": np.asarray(next(vectors), np.float32)}
                 self.embedded.inc()
             yield r
 
