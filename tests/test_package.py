@@ -128,3 +128,31 @@ def test_readme_quotes_each_default_as_the_code_has_it(flag, default):
     readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
     for m in re.finditer(rf"`--{flag}`[^`.;]{{0,30}}?default (\d+(?:\.\d+)?)", readme):
         assert float(m.group(1)) == float(default), f"README says --{flag} defaults to {m.group(1)}, the code has {default}"
+
+
+CORES = (
+    "mmfuse.transforms.media.probe",
+    "mmfuse.transforms.media.video",
+    "mmfuse.transforms.media.audio",
+    "mmfuse.transforms.text.transcripts",
+    "mmfuse.transforms.features.visual",
+    "mmfuse.transforms.features.audio",
+    "mmfuse.transforms.features.text",
+    "mmfuse.transforms.align.shots",
+    "mmfuse.transforms.align.words",
+)
+
+
+def test_the_cores_do_not_import_beam():
+    """A script that decodes or aligns local files pays no Beam import (about 2 CPU-s)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, sys\n"
+        f"for m in {CORES!r}:\n"
+        "    importlib.import_module(m)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('apache_beam', 'torch', 'librosa', 'sklearn')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]", out

@@ -22,7 +22,6 @@ from typing import Iterator, Optional
 
 import av
 import numpy as np
-from scipy.signal import resample_poly
 
 from mmfuse.clock import US_PER_SECOND, format_us
 from mmfuse.errors import DecodeError
@@ -166,13 +165,39 @@ class _BlockResampler:
         self.up, self.down = rate // g, in_rate // g
         self.margin = -(-10 * max(self.up, self.down) // self.up) + 2
         self.block_out = max(1, int(block_seconds * in_rate) // self.down) * self.up
-        self.buf = np.zeros(0, np.float32)
+        # The input buffer grows in place (capacity doubled when full) and is cut from the
+        # front after each block: appending a decoded frame by concatenation copied the whole
+        # buffer for every frame, quadratic in the block length.
+        self._data = np.zeros(1 << 16, np.float32)
+        self._len = 0
         self.buf_start = 0  # input index of buf[0]
         self.emitted = 0  # next output index
 
     @property
+    def buf(self) -> np.ndarray:
+        return self._data[: self._len]
+
+    @property
     def buf_end(self) -> int:
-        return self.buf_start + len(self.buf)
+        return self.buf_start + self._len
+
+    def _grow(self, n: int) -> None:
+        """Extend the buffer by ``n`` zero samples."""
+        need = self._len + n
+        if need > len(self._data):
+            data = np.zeros(max(need, 2 * len(self._data)), np.float32)
+            data[: self._len] = self._data[: self._len]
+            self._data = data
+        else:
+            self._data[self._len : need] = 0.0
+        self._len = need
+
+    def _drop_front(self, k: int) -> None:
+        if k <= 0:
+            return
+        rest = self._len - k
+        self._data[:rest] = self._data[k : self._len]
+        self._len, self.buf_start = rest, self.buf_start + k
 
     def _seg_start(self, m: int) -> int:
         return max(0, (m * self.down // self.up - self.margin) // self.down * self.down)
@@ -188,12 +213,12 @@ class _BlockResampler:
             x, n = x[self.buf_start - n :], self.buf_start
         while n > self.buf_end:  # a gap: silence, added a block at a time
             step = min(n - self.buf_end, self.block_out * self.down // self.up)
-            self.buf = np.concatenate([self.buf, np.zeros(step, np.float32)])
+            self._grow(step)
             yield from self._ready()
         end = n + len(x)
         if end > self.buf_end:
-            self.buf = np.concatenate([self.buf, np.zeros(end - self.buf_end, np.float32)])
-        self.buf[n - self.buf_start : end - self.buf_start] = x
+            self._grow(end - self.buf_end)
+        self._data[n - self.buf_start : end - self.buf_start] = x
         yield from self._ready()
 
     def _ready(self) -> Iterator[tuple[int, np.ndarray]]:
@@ -209,13 +234,17 @@ class _BlockResampler:
     def _emit(self, out_end: int, seg_end: int) -> tuple[int, np.ndarray]:
         seg_start = self._seg_start(self.emitted)
         seg = self.buf[seg_start - self.buf_start : seg_end - self.buf_start]
-        out = seg if self.up == self.down else resample_poly(seg, self.up, self.down)
+        if self.up == self.down:
+            out = seg
+        else:
+            from scipy.signal import resample_poly  # 1-3 s to import: only when a stream needs it
+
+            out = resample_poly(seg, self.up, self.down)
         m0 = seg_start * self.up // self.down
         first = self.emitted
-        block = np.ascontiguousarray(out[first - m0 : out_end - m0], dtype=np.float32)
+        block = np.array(out[first - m0 : out_end - m0], dtype=np.float32)  # a copy: the buffer is reused
         self.emitted = out_end
-        keep = self._seg_start(out_end)
-        self.buf, self.buf_start = self.buf[keep - self.buf_start :], keep
+        self._drop_front(self._seg_start(out_end) - self.buf_start)
         return first, block
 
 
