@@ -14,11 +14,11 @@ $(STAMP): setup.py
 	@$(PY) -m pip install --upgrade pip > $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
 	@# torch first, pinned: a bare torch requirement would pull a multi-GB CUDA build
 	@$(PY) -m pip install "torch==2.13.0" >> $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
-	@$(PY) -m pip install -e ".[dev,cnn,text,pretrained,gcp]" >> $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
+	@$(PY) -m pip install -e ".[dev,cnn,text,pretrained,gcp,dask]" >> $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
 	@touch $(STAMP)
 
 demo: install
-	$(PY) -m mmfuse.pipelines.demo --output out/demo
+	$(PY) -m mmfuse.pipelines.demo --output out/demo $(ARGS)
 
 test: install
 	$(PY) -m pytest

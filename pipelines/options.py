@@ -21,7 +21,8 @@ __all__ = ["JobArgs", "MmfuseOptions", "add_settings", "build_parser", "parse_ar
 
 _EPILOG = """\
 Beam's own flags pass through unchanged, for example:
-  --runner DirectRunner|FnApiRunner|DataflowRunner|FlinkRunner|PortableRunner
+  --runner DirectRunner|FnApiRunner|DataflowRunner|FlinkRunner|PortableRunner|DaskRunner
+  --dask_client_address tcp://HOST:8786 (DaskRunner; see docs/dask.md)
   --direct_running_mode in_memory|multi_threading|multi_processing --direct_num_workers N
 See README.md for Dataflow and Flink submission.
 
@@ -110,6 +111,11 @@ def _known_beam_flags() -> set[str]:
 
 
 def _check_beam_args(beam_args: list) -> None:
+    if any(a.startswith("--dask_") for a in beam_args):  # DaskOptions exist once their module is imported
+        try:
+            import apache_beam.runners.dask.dask_runner  # noqa: F401
+        except ImportError:
+            raise ConfigError("the --dask_* flags need Dask: pip install 'mmfuse[dask]'") from None
     known = _known_beam_flags()
     for arg in beam_args:
         if not arg.startswith("--"):
