@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from mmfuse.transforms.media.audio import TARGET_RATE
 
@@ -146,6 +145,8 @@ class Synthesizer:
         lead, tail = nz[0], nz[-1] + 1
         wav = wav[lead:tail]
         g = np.gcd(rate, TARGET_RATE)
+        from scipy.signal import resample_poly  # 1-3 s to import: only when speech is made
+
         speech = resample_poly(wav, TARGET_RATE // g, rate // g).astype(np.float32)
         onsets = [(pos, max(0, round((s - lead) * TARGET_RATE / rate))) for pos, s in events]
         return speech, onsets
