@@ -3,14 +3,14 @@ through Beam's FileSystems by the steps in :mod:`mmfuse.transforms.sinks.beam`.
 
 Tables are written by a sink of mmfuse's own rather than ``WriteToParquet``, because a feature
 column's metadata (its width, the hash of the model or the fitted projection that made it) is
-only known once the job has run. Rows are spread over ``part-SSSSS-of-NNNNN.parquet`` shards
-by a hash of their key, sorted inside each shard, so a rerun writes the same files; every
-table gets at least one file, so an empty ``errors/`` still carries its schema.
+only known once the job has run. Each bundle's rows are written where they are made, in files
+of up to ``ROWS_PER_SHARD`` rows sorted by key (:func:`row_key`), and then named
+``part-SSSSS-of-NNNNN.parquet`` in the order of their first keys; every table gets at least one
+file, so an empty ``errors/`` still carries its schema.
 """
 
 from __future__ import annotations
 
-import hashlib
 import platform
 from typing import Mapping
 
@@ -27,9 +27,7 @@ __all__ = [
     "library_versions",
     "one_width",
     "row_widths",
-    "key_columns",
     "row_key",
-    "shard_of",
     "table_prefix",
     "to_batch",
     "vector_columns",
@@ -64,15 +62,6 @@ _KEY_COLUMNS = (
 def row_key(row: dict) -> tuple:
     """A stable sort key of a row of any table (missing values sort last)."""
     return tuple((0, v) if (v := row.get(k)) is not None else (1, 0) for k in _KEY_COLUMNS)
-
-
-def shard_of(row: dict, n: int) -> int:
-    digest = hashlib.blake2b(repr(row_key(row)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % n
-
-
-def key_columns(schema: pa.Schema) -> list[str]:
-    return [k for k in _KEY_COLUMNS if k in schema.names]
 
 
 def vector_columns(schema: pa.Schema) -> tuple[str, ...]:
