@@ -1,0 +1,69 @@
+"""Does a second local worker process help? The same job over N items in one process and with
+``--direct_running_mode multi_processing --direct_num_workers 2``: wall time, CPU (all child
+processes) and peak RSS of the largest process, ratios in one run.
+
+Uses decode.py's noisy 720p H.264 file of ``--seconds`` (made once under out/bench/), listed
+``--items`` times under different names.
+
+    python benchmarks/parallel.py [--items 8] [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+from common import ROOT
+from decode import make_file
+
+
+def run(manifest: str, output: str, extra: list) -> dict:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "mmfuse.pipelines.extract", "--manifest", manifest, "--output", output, "--overwrite", *extra],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu, "max_rss_mib": after.ru_maxrss / 1024}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--items", type=int, default=8)
+    ap.add_argument("--seconds", type=int, default=60)
+    args = ap.parse_args()
+    src = make_file(os.path.join(ROOT, "out", "bench", f"noisy720p_{args.seconds}s.mp4"), args.seconds)  # decode.py's file
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = []
+        for k in range(args.items):
+            path = os.path.join(tmp, f"item{k}.mp4")
+            subprocess.run(["cp", src, path], check=True)
+            lines.append(json.dumps({"id": f"item{k}", "video": path}))
+        manifest = os.path.join(tmp, "items.jsonl")
+        with open(manifest, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        one = run(manifest, os.path.join(tmp, "one"), ["--runner", "FnApiRunner"])
+        two = run(manifest, os.path.join(tmp, "two"), ["--direct_running_mode", "multi_processing", "--direct_num_workers", "2"])
+    print(f"{args.items} items of {args.seconds} s 720p, os.cpu_count()={os.cpu_count()}")
+    for name, r in (("in process", one), ("2 worker processes", two)):
+        print(f"  {name:<20} wall {r['wall_s']:7.1f} s   CPU {r['cpu_s']:7.1f} s   largest RSS {r['max_rss_mib']:6.0f} MiB")
+    print(
+        f"  2 workers / in process: wall {two['wall_s'] / one['wall_s']:.2f} (target <= 0.65), "
+        f"CPU {two['cpu_s'] / one['cpu_s']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
