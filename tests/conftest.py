@@ -128,3 +128,17 @@ def running_job(args, cwd: str = ROOT):
     finally:
         if proc.poll() is None:
             kill_group(proc)
+
+
+def shot_boundaries(path: str, chunks) -> list[int]:
+    """The boundaries ``--shots`` finds in ``path``, decoded chunk by chunk as the job does
+    (each chunk with the job's pre- and post-roll, keeping the boundaries it owns)."""
+    from mmfuse.transforms.align.shots import CutDetector
+    from mmfuse.transforms.media.video import iter_sampled_frames
+
+    found = []
+    for c in chunks:
+        d = CutDetector()
+        list(iter_sampled_frames(path, 0, 0, c, 2, lambda f: None, watch=d.feed, preroll_us=1_000_000, postroll_us=500_000))
+        found += [t for t in d.finish() if c.contains(t)]
+    return found

@@ -4,13 +4,11 @@ workers, as `dask scheduler` / `dask worker` would be): ``--runner DaskRunner
 
 import json
 import os
-import subprocess
-import sys
 import time
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, RUNNER, kill_group
+from conftest import RUNNER, run_cli
 
 from mmfuse.pipelines import extract
 from mmfuse.testing import Event, SyntheticSpec, make_media, write_srt
@@ -54,25 +52,6 @@ def cluster():
             yield c, client
 
 
-def _cli(args, timeout=240):
-    """``python -m mmfuse.pipelines.extract args`` in its own process group, killed whole past
-    ``timeout``; asserts it exited 0."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mmfuse.pipelines.extract", *args],
-        cwd=ROOT,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        kill_group(proc)
-        raise
-    assert proc.returncode == 0, out.decode()[-3000:]
-    return out.decode()
-
-
 def _table(out, name):
     table = pq.read_table(os.path.join(out, name))
     keys = ("media_id", "window_index", "frame_index", "shot_index", "stage", "start_us")
@@ -86,7 +65,10 @@ def test_the_whole_job_on_a_dask_cluster_writes_the_tables_of_the_in_process_run
     with threadpool_limits(1):  # as on the Dask workers
         assert extract.main([*base, "--output", str(tmp_path / "inproc"), "--runner", RUNNER]) == 0
     start = time.time()
-    _cli([*base, "--output", str(tmp_path / "dask"), "--runner", "DaskRunner", "--dask_client_address", local.scheduler_address])
+    run_cli(
+        [*base, "--output", str(tmp_path / "dask"), "--runner", "DaskRunner", "--dask_client_address", local.scheduler_address],
+        timeout=240,
+    )
 
     for name in TABLES:
         schema, rows = _table(tmp_path / "inproc", name)

@@ -3,23 +3,17 @@ through black and a dissolve found once each; on generated pictures and on real 
 edited at known frames (mmfuse.testing.shotclips)."""
 
 import pytest
+from conftest import shot_boundaries
 
 from mmfuse.schemas.records import Chunk
 from mmfuse.testing import CONCEPTS, SyntheticSpec, make_media
 from mmfuse.testing.shotclips import Join, Piece, build_clip, plan_clip
-from mmfuse.transforms.align.shots import CutDetector
-from mmfuse.transforms.media.video import iter_sampled_frames
 
 WHOLE = Chunk("c", 0, 0, None)
 
 
 def _boundaries(path, chunks=(WHOLE,)):
-    found = []
-    for c in chunks:
-        d = CutDetector()
-        list(iter_sampled_frames(path, 0, 0, c, 2, lambda f: None, watch=d.feed, preroll_us=1_000_000, postroll_us=500_000))
-        found += [t for t in d.finish() if c.contains(t)]
-    return found
+    return shot_boundaries(path, chunks)
 
 
 def _check(found, truth):

@@ -5,14 +5,13 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import RUNNER
+from conftest import RUNNER, shot_boundaries
 
 from mmfuse.pipelines import extract
 from mmfuse.schemas.records import Chunk, Cue
 from mmfuse.testing import CONCEPTS, Event, SyntheticSpec, make_media, make_story_set, score_story_set, write_srt
 from mmfuse.transforms.align.semantic import assign_cues
-from mmfuse.transforms.align.shots import CutDetector, Shot, shots_from_cuts
-from mmfuse.transforms.media.video import iter_sampled_frames
+from mmfuse.transforms.align.shots import Shot, shots_from_cuts
 
 SCENES = [
     (0.0, CONCEPTS["red"]),
@@ -37,21 +36,12 @@ def cuts_video(tmp_path_factory):
     return str(path)
 
 
-def _cuts(path, chunks):
-    found = []
-    for c in chunks:
-        d = CutDetector()
-        list(iter_sampled_frames(path, 0, 0, c, 2, lambda f: None, watch=d.feed, preroll_us=1_000_000, postroll_us=500_000))
-        found += [t for t in d.finish() if c.contains(t)]
-    return found
-
-
 def test_cuts_are_exact_and_a_flash_is_not_a_cut(cuts_video):
     expected = [round(t * 1e6) for t, _ in SCENES[1:]]
-    assert _cuts(cuts_video, [Chunk("c", 0, 0, None)]) == expected
+    assert shot_boundaries(cuts_video, [Chunk("c", 0, 0, None)]) == expected
     # the same cuts when decoding in chunks whose edges fall near cuts
     chunks = [Chunk("c", 0, 0, 3_020_000), Chunk("c", 1, 3_020_000, 7_000_000), Chunk("c", 2, 7_000_000, None)]
-    assert _cuts(cuts_video, chunks) == expected
+    assert shot_boundaries(cuts_video, chunks) == expected
 
 
 def test_shots_from_cuts():
