@@ -153,6 +153,12 @@ class ExtractFeatures(beam.PTransform):
         self.output = output
         self.specs = specs
 
+    def _specs(self) -> dict[str, FeatureSpec]:
+        """The feature specs, computed (model files hashed) at most once per transform."""
+        if self.specs is None:
+            self.specs = feature_specs(self.config.features, self.config.analyzers)
+        return self.specs
+
     def expand(self, items):
         cfg = self.config
         features, grid = cfg.features, cfg.grid
@@ -163,8 +169,7 @@ class ExtractFeatures(beam.PTransform):
         if features.learned_visual:
             weights_sha256 = None
             if features.visual in PRETRAINED:
-                specs = self.specs if self.specs is not None else feature_specs(features, cfg.analyzers)
-                weights_sha256 = specs["visual"].model_hash
+                weights_sha256 = self._specs()["visual"].model_hash
             embedded = frames | "EmbedFrames" >> EmbedFrames(features, weights_sha256)
             frames = embedded["frames"]
             model_errors.append(embedded["errors"])
@@ -212,9 +217,8 @@ class ExtractFeatures(beam.PTransform):
             if not self.output and not cfg.analyzers.artifacts_from:
                 raise ValueError("fitting analyzers needs an output folder for their artifacts")
             names = artifact_names(cfg.analyzers, features.text == "tfidf")
-            specs = self.specs if self.specs is not None else feature_specs(features, cfg.analyzers)
             fitted = windows | "Analyzers" >> FitAnalyzers(
-                cfg.analyzers, names, self.output or cfg.analyzers.artifacts_from, specs
+                cfg.analyzers, names, self.output or cfg.analyzers.artifacts_from, self._specs()
             )
             windows = fitted["rows"]
             stage_errors.append(fitted["errors"])
