@@ -73,8 +73,8 @@ def vector_columns(schema: pa.Schema) -> tuple[str, ...]:
 
 def with_metadata(schema: pa.Schema, specs: Mapping[str, FeatureSpec], widths: Mapping[str, int]) -> pa.Schema:
     """The schema as written, with feature metadata (``specs`` override the schema's) whose
-    width is the column's over the whole table (``widths``; a column without any value keeps
-    its stated width).
+    width is the one the written rows have (``widths``, from :func:`row_widths`; a column
+    without any value keeps its stated width).
 
     Feature columns stay ``list<float32>`` rather than Arrow's fixed-size list: Parquet stores
     both alike, but pyarrow up to 25 cannot read back a fixed-size list column holding nulls
@@ -90,7 +90,7 @@ def with_metadata(schema: pa.Schema, specs: Mapping[str, FeatureSpec], widths: M
     return pa.schema(fields, metadata=schema.metadata)
 
 
-def _vectors(name: str, values: list, kind: pa.ListType) -> pa.Array:
+def _vectors(values: list, kind: pa.ListType) -> pa.Array:
     """One feature column from float arrays (or lists, from an earlier run's rows) without
     going through Python floats: the rows' values in one block, one copy into Arrow."""
     dtype = _NUMPY[kind.value_type]
@@ -109,13 +109,11 @@ def _vectors(name: str, values: list, kind: pa.ListType) -> pa.Array:
 def to_batch(schema: pa.Schema, rows: list) -> pa.RecordBatch:
     """Row dicts as one record batch of ``schema``; feature columns are copied from their
     arrays in one block, the rest converted by pyarrow."""
+    vectors = set(vector_columns(schema))
     columns = []
     for f in schema:
         values = [r.get(f.name) for r in rows]
-        if read_feature_spec(f) is not None and pa.types.is_list(f.type) and f.type.value_type in _NUMPY:
-            columns.append(_vectors(f.name, values, f.type))
-        else:
-            columns.append(pa.array(values, type=f.type))
+        columns.append(_vectors(values, f.type) if f.name in vectors else pa.array(values, type=f.type))
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
