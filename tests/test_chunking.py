@@ -93,3 +93,23 @@ def test_a_late_stream_keeps_its_delay(tmp_path, video_start, audio_start):
     assert media["video_start_us"] == video_start * 1e6
     # The first AAC frame holds the encoder's priming, so sound starts up to 1024 samples early.
     assert audio_start * 1e6 - 30_000 <= media["audio_start_us"] <= audio_start * 1e6
+
+
+def test_decode_tasks_by_kind():
+    from fractions import Fraction
+
+    from mmfuse.schemas.records import ItemPlan, MediaInfo, MediaItem, StreamInfo
+    from mmfuse.transforms.media.plan import decode_tasks, plan_chunks
+
+    info = MediaInfo(
+        MediaItem("a", video_uri="a.mp4"),
+        duration_us=25_000_000,
+        video=StreamInfo(0, "video", "h264"),
+        audio=StreamInfo(1, "audio", "aac"),
+        audio_t0=Fraction(0),
+    )
+    plan = ItemPlan(info, plan_chunks("a", 25_000_000, 10_000_000), n_windows=25)
+    every = [(t.kind, t.chunk.index if t.chunk else None) for t in decode_tasks(plan)]
+    assert every == [("video", 0), ("video", 1), ("video", 2), ("audio", None)]
+    assert [t.kind for t in decode_tasks(plan, "video")] == ["video"] * 3
+    assert [t.kind for t in decode_tasks(plan, "audio")] == ["audio"]

@@ -105,7 +105,17 @@ class PlanItems(beam.PTransform):
 
     def expand(self, items):
         out = items | "Probe" >> beam.ParDo(_PlanItemFn(self.decode, self.grid)).with_outputs(ERRORS, FAILED, main="plans")
-        tasks = out.plans | "SplitTasks" >> beam.FlatMap(decode_tasks) | "SpreadTasks" >> beam.Reshuffle()
+        # Each kind of task is shuffled on its own. A local runner deals the shuffled elements
+        # to its workers round-robin in the order they arrive; through one shuffle an item's
+        # video and audio tasks alternate, so with two workers one got every video chunk (the
+        # costly part) and the other every audio track.
+        kinds = [
+            out.plans
+            | f"Split{kind.title()}Tasks" >> beam.FlatMap(decode_tasks, kind)
+            | f"Spread{kind.title()}Tasks" >> beam.Reshuffle()
+            for kind in ("video", "audio")
+        ]
+        tasks = kinds | "Tasks" >> beam.Flatten()
         return {"plans": out.plans, "tasks": tasks, ERRORS: out[ERRORS], FAILED: out[FAILED]}
 
 

@@ -18,11 +18,12 @@ def plan_chunks(media_id: str, duration_us: Optional[int], chunk_us: int) -> tup
     return tuple(Chunk(media_id, k, k * chunk_us, (k + 1) * chunk_us if k < n - 1 else None) for k in range(n))
 
 
-def decode_tasks(plan: ItemPlan) -> Iterator[DecodeTask]:
-    """One task per video chunk and one for the whole audio track."""
+def decode_tasks(plan: ItemPlan, kind: Optional[str] = None) -> Iterator[DecodeTask]:
+    """One task per video chunk and one for the whole audio track (only those of ``kind``,
+    ``"video"`` or ``"audio"``, when given)."""
     info: MediaInfo = plan.info
-    if info.has_video:
+    if info.has_video and kind in (None, "video"):
         for chunk in plan.chunks:
             yield DecodeTask(info, "video", chunk)
-    if info.has_audio:
+    if info.has_audio and kind in (None, "audio"):
         yield DecodeTask(info, "audio")
