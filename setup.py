@@ -32,6 +32,8 @@ setup(
     python_requires=">=3.10",
     package_dir=_MAPPED,
     packages=packages,
+    # the ImageNet-1k class names that zero-shot alignment by content embeds
+    package_data={"mmfuse.transforms.align": ["imagenet_classes.txt"]},
     install_requires=[
         "apache-beam>=2.77,<3",
         "av>=14",

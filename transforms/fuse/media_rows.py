@@ -21,6 +21,7 @@ _FACTS = (
     "n_words",
     "aligned_word_ratio",
     "n_shots",
+    "semantic_space",
     "semantic_score_mean",
     "n_cues_moved",
 )
