@@ -398,7 +398,7 @@ def main() -> int:
         f"fitted ({params['pairs']} pairs from {params['items']} training items), held-out items: {ft[0]}/{ft[1]} = {ft[0] / ft[1]:.1%}   (target >= 90%)"
     )
     print(
-        f"  held-out canonical correlations (5-fold over items): {params['held_out_correlations'][:4]} (in sample {[round(c, 3) for c in np.load(os.path.join(fit, 'artifacts', 'semantic_cca.npz'))['correlations'][:4]]})"
+        f"  held-out canonical correlations (5-fold over items): {params['held_out_correlations'][:4]} (in sample {[round(float(c), 3) for c in np.load(os.path.join(fit, 'artifacts', 'semantic_cca.npz'))['correlations'][:4]]})"
     )
     print(f"time only (stated times):  {zs[2]}/{zs[1]} = {zs[2] / zs[1]:.1%}")
     spaces = (

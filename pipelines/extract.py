@@ -70,7 +70,7 @@ def check_resources(job: JobArgs, options: PipelineOptions) -> dict:
     except ImportError as err:  # a pretrained model's packages are missing
         raise ConfigError(str(err)) from None
     if artifacts_from:
-        missing = [n for n in artifact_files(job.config) if not exists(join(artifacts_from, f"{n}.npz"))]
+        missing = [n for n in artifact_files(job.config) if not exists(join(artifacts_from, f"{n}.json"))]
         if missing:
             raise ConfigError(f"--artifacts_from {artifacts_from} lacks {', '.join(missing)} (.npz + .json) for these settings")
         _check_artifacts(job, artifacts_from, specs)
@@ -100,6 +100,8 @@ def _check_artifacts(job: JobArgs, folder: str, specs: dict) -> None:
     for name in artifact_files(job.config):
         try:
             artifact = load_artifact(folder, name)
+            if artifact is None:  # that run recorded it as not fitted (no rows, too few pairs)
+                continue
             spec = specs.get(artifact.column)
             check_artifact(artifact, spec.dim if spec is not None and isinstance(spec.dim, int) else None)
         except Exception as err:  # damaged files of any kind: one line, before the job starts

@@ -41,7 +41,9 @@ def fingerprint_of(job: JobArgs, explicit_artifacts: Optional[str], specs: Mappi
     cfg = job.config
     content = {k: v.model_hash for k, v in specs.items() if v.model_hash}
     if explicit_artifacts:
-        content.update({n: load_artifact(explicit_artifacts, n).content_hash for n in artifact_files(cfg)})
+        for name in artifact_files(cfg):
+            artifact = load_artifact(explicit_artifacts, name)  # None: that run did not fit it
+            content[name] = artifact.content_hash if artifact is not None else "not fitted"
     return config_fingerprint(cfg.replace(artifacts_from=None), content)
 
 

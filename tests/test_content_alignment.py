@@ -46,6 +46,8 @@ def test_held_out_correlations_see_through_a_fit_that_memorised():
     held = real.params["held_out_correlations"]
     assert held[0] > 0.8 and held[2] > 0.8 and "warning" not in real.params
     assert held_out_correlations([p for _, p in noise], ["one"] * len(noise), 2) is None  # one item: no folds
+    few, _ = fit_semantic(_pairs(rng, 5, 8), dims=4, min_pairs=4, x_name="x", y_name="y")
+    assert few.params["held_out_correlations"][0] > 0.8 and "40 cue/shot pairs" in few.params["warning"]
 
 
 def test_fewer_pairs_than_the_minimum_are_refused():

@@ -385,7 +385,11 @@ class AlignByContent(beam.PTransform):
         if cfg.semantic_space == "zero_shot":
             cca = None
         elif self.artifacts_from:
-            cca = beam.pvalue.AsSingleton(p | "LoadCca" >> LoadArtifact(self.artifacts_from, SEMANTIC_CCA))
+            loaded = p | "LoadCca" >> LoadArtifact(self.artifacts_from, SEMANTIC_CCA)
+            # kept in this run's artifacts/ like the analyzers it applies, refusal included
+            save = SaveArtifacts(join(self.output, "artifacts"), SEMANTIC_CCA, self.artifacts_from)
+            reports.append(loaded | "SaveCca" >> beam.ParDo(save))
+            cca = beam.pvalue.AsSingleton(loaded)
         else:
             x_name = "MiniLM embedding of the cue" if self.text == "minilm" else "hashed cue words"
             y_name = f"mean {self.visual} feature of the shot"
@@ -397,8 +401,9 @@ class AlignByContent(beam.PTransform):
                 | "FitCca" >> beam.Map(_fit, cfg.semantic_dims, cfg.semantic_min_pairs, x_name, y_name, fallback)
             )
             model = fitted | "Cca" >> beam.Map(lambda f: f[0])
-            reports.append(model | "SaveCca" >> beam.ParDo(SaveArtifacts(join(self.output, "artifacts"))))
-            reports.append(fitted | "Refused" >> beam.FlatMap(lambda f: [] if f[0] is not None else [f[1]]))
+            # a refused fit is recorded too, so a run applying this folder knows why it is absent
+            saved = fitted | "CcaOrReport" >> beam.Map(lambda f: f[0] if f[0] is not None else f[1])
+            reports.append(saved | "SaveCca" >> beam.ParDo(SaveArtifacts(join(self.output, "artifacts"))))
             cca = beam.pvalue.AsSingleton(model)
         out = items | "Assign" >> beam.FlatMap(_align_or_dead_letter, cca, prior, cfg.semantic_space).with_outputs(
             "rows", SPANS, ERRORS, main="facts"

@@ -155,34 +155,38 @@ def held_out_correlations(
     """Canonical correlations on pairs held out of the fit, by K-fold over ``groups`` (items:
     a cue and a shot of one item never sit on both sides). Each fold's held-out pairs are
     projected with the fit on the other folds; per dimension, the Pearson correlation of the
-    two projections over every held-out pair. None when fewer than two groups."""
+    two projections over that fold's pairs, averaged over folds weighted by their pairs (each
+    fold has its own canonical directions, so folds are not pooled). None when fewer than two
+    groups or no fold holds three pairs."""
     names = sorted(set(groups))
     if len(names) < 2:
         return None
     folds = min(folds, len(names))
     fold = {g: k for k, g in enumerate(names)} if folds == len(names) else {g: _fold_of(g, folds) for g in names}
-    xs, ys = [], []
+    sums, weight = None, 0
     for k in range(folds):
         train = [p for p, g in zip(pairs, groups) if fold[g] != k]
         test = [p for p, g in zip(pairs, groups) if fold[g] == k]
-        cca = fit_cca(train, dims, ridge) if test else None
+        cca = fit_cca(train, dims, ridge) if len(test) >= 3 else None
         if cca is None:
             continue
         a = cca.arrays
-        xs.append((np.stack([p[0] for p in test]) - a["x_mean"]) @ a["x_projection"])
-        ys.append((np.stack([p[1] for p in test]) - a["y_mean"]) @ a["y_projection"])
-    if not xs:
-        return None
-    k = min(x.shape[1] for x in xs)
-    x = np.concatenate([x[:, :k] for x in xs])
-    y = np.concatenate([y[:, :k] for y in ys])
-    x, y = x - x.mean(axis=0), y - y.mean(axis=0)
-    denominator = np.sqrt((x * x).sum(axis=0) * (y * y).sum(axis=0))
-    return np.where(denominator > _EPS, (x * y).sum(axis=0) / np.maximum(denominator, _EPS), 0.0)
+        x = (np.stack([p[0] for p in test]) - a["x_mean"]) @ a["x_projection"]
+        y = (np.stack([p[1] for p in test]) - a["y_mean"]) @ a["y_projection"]
+        x, y = x - x.mean(axis=0), y - y.mean(axis=0)
+        denominator = np.sqrt((x * x).sum(axis=0) * (y * y).sum(axis=0))
+        corr = np.where(denominator > _EPS, (x * y).sum(axis=0) / np.maximum(denominator, _EPS), 0.0)
+        corr = np.pad(corr, (0, max(0, dims - len(corr))))[:dims]
+        sums = corr * len(test) if sums is None else sums + corr * len(test)
+        weight += len(test)
+    return None if sums is None else sums / weight
 
 
 # Below this held-out first canonical correlation a fitted space says little about content.
 WEAK_FIT = 0.3
+# Fewer pairs than this make a weak fit whatever its held-out figures say: they are measured on
+# a handful of pairs themselves.
+WEAK_PAIRS = 200
 
 
 def fit_semantic(
@@ -221,6 +225,11 @@ def fit_semantic(
         params["warning"] = (
             f"weak semantic fit: held-out first canonical correlation {first} (below {WEAK_FIT}); "
             "its placements follow stated times more than content"
+        )
+    elif len(pairs) < WEAK_PAIRS:
+        params["warning"] = (
+            f"weak semantic fit: {len(pairs)} cue/shot pairs (fewer than {WEAK_PAIRS}); its held-out "
+            "correlations are measured on a handful of pairs and it may only know the things those show"
         )
     artifact = Artifact(artifact.name, artifact.kind, artifact.column, artifact.arrays, params)
     return artifact, report

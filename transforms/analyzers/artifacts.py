@@ -11,13 +11,13 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Optional
 
 import numpy as np
 
 from mmfuse.fs import join, read_bytes, write_bytes
 
-__all__ = ["Artifact", "check_artifact", "load_artifact", "save_artifact"]
+__all__ = ["Artifact", "check_artifact", "load_artifact", "read_not_fitted", "save_artifact", "save_not_fitted"]
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,29 @@ def save_artifact(artifact: Artifact, folder: str) -> dict:
     return description
 
 
-def load_artifact(folder: str, name: str) -> Artifact:
-    """Read an artifact back and check its content hash against its description."""
+def save_not_fitted(folder: str, name: str, facts: Mapping[str, object]) -> dict:
+    """Write ``folder/NAME.json`` saying that ``name`` was not fitted and why (``facts``: a
+    ``reason``, figures): a later run applying the folder then knows the artifact is absent on
+    purpose, not lost. Returns the description."""
+    description = {**dict(facts), "name": name, "fitted": False}
+    write_bytes(join(folder, f"{name}.json"), (json.dumps(description, indent=2) + "\n").encode(), "application/json")
+    return description
+
+
+def read_not_fitted(folder: str, name: str) -> dict:
+    """The facts :func:`save_not_fitted` recorded for ``name`` in ``folder``."""
     description = json.loads(read_bytes(join(folder, f"{name}.json")))
+    if description.get("fitted") is not False:
+        raise ValueError(f"{name} in {folder} is a fitted artifact, not a record of a refused fit")
+    return {k: v for k, v in description.items() if k not in ("name", "fitted")}
+
+
+def load_artifact(folder: str, name: str) -> Optional[Artifact]:
+    """Read an artifact back and check its content hash against its description; None when
+    the run that wrote ``folder`` did not fit it (:func:`save_not_fitted`)."""
+    description = json.loads(read_bytes(join(folder, f"{name}.json")))
+    if description.get("fitted") is False:
+        return None
     with np.load(io.BytesIO(read_bytes(join(folder, f"{name}.npz"))), allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
     artifact = Artifact(description["name"], description["kind"], description["column"], arrays, description.get("params", {}))

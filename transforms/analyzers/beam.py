@@ -18,7 +18,7 @@ import numpy as np
 from mmfuse.fs import join
 from mmfuse.schemas.tables import FeatureSpec
 from mmfuse.settings import AnalyzerSettings
-from mmfuse.transforms.analyzers.artifacts import Artifact, load_artifact, save_artifact
+from mmfuse.transforms.analyzers.artifacts import Artifact, load_artifact, read_not_fitted, save_artifact, save_not_fitted
 from mmfuse.transforms.analyzers.combiners import DocFreqFn, MomentsFn, SampleFn
 from mmfuse.transforms.analyzers.linear import apply_linear, fit_ica, fit_pca
 from mmfuse.transforms.analyzers.quantize import CLIP, quantize8
@@ -81,15 +81,20 @@ def _spec(base: FeatureSpec, artifact: Optional[Artifact], quantize: int) -> Fea
 
 
 class SaveArtifacts(beam.DoFn):
-    """Artifact → its description, once written to ``folder`` (None, from a fit without rows,
-    writes nothing)."""
+    """Artifact → its description, once written to ``folder``. None (a fit without rows) is
+    recorded as not fitted under ``name``; so is a dict, a refused fit's report naming itself."""
 
-    def __init__(self, folder: str):
-        self.folder = folder
+    def __init__(self, folder: str, name: Optional[str] = None, source: Optional[str] = None):
+        self.folder, self.name, self.source = folder, name, source  # source: the --artifacts_from it was read from
 
-    def process(self, artifact: Optional[Artifact]):
-        if artifact is not None:
+    def process(self, artifact):
+        if isinstance(artifact, Artifact):
             yield save_artifact(artifact, self.folder)
+        elif isinstance(artifact, dict):
+            yield save_not_fitted(self.folder, artifact["name"], artifact)
+        elif self.name:
+            facts = read_not_fitted(self.source, self.name) if self.source else {"reason": "no rows had this column"}
+            yield save_not_fitted(self.folder, self.name, facts)
 
 
 class LoadArtifact(beam.PTransform):
@@ -172,6 +177,10 @@ class FitAnalyzers(beam.PTransform):
             | "Specs" >> beam.Map(lambda _, **arts: {c: _spec(base[c], a, quantize) for c, a in arts.items()}, **side)
         )
         folder = join(self.output, "artifacts")
-        saved = [pc | f"Save_{column}" >> beam.ParDo(SaveArtifacts(folder)) for column, pc in fitted.items()]
+        source = self.analyzers.artifacts_from
+        saved = [
+            pc | f"Save_{column}" >> beam.ParDo(SaveArtifacts(folder, self.names[column], source))
+            for column, pc in fitted.items()
+        ]
         artifacts = tuple(saved) | "Artifacts" >> beam.Flatten() if saved else p | "NoArtifacts" >> beam.Create([])
         return {"rows": applied.main, "specs": specs, "artifacts": artifacts, "errors": applied[ERRORS]}
