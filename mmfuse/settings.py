@@ -105,6 +105,13 @@ class JobSettings:
         "--manifest/--videos.",
         metavar="GLOB",
     )
+    labels_file: Optional[str] = setting(
+        None,
+        "With --videos: labels by media id, a CSV with an 'id' column or JSON lines with an 'id' key; "
+        "'label', 'split' and every other column reach media/ and windows/ (label, split, meta). "
+        "A manifest carries these keys on its lines instead.",
+        metavar="FILE.csv|jsonl",
+    )
     output: Optional[str] = setting(
         None, "Output folder (local or any Beam filesystem): windows/, media/, errors/, run.json.", metavar="DIR"
     )
@@ -119,6 +126,9 @@ class JobSettings:
     def __post_init__(self):
         _need(bool(self.manifest) != bool(self.videos), "give exactly one of --manifest FILE.jsonl or --videos GLOB")
         _need(bool(self.output), "--output DIR is required")
+        _need(
+            not (self.labels_file and self.manifest), "--labels_file goes with --videos; a manifest carries labels on its lines"
+        )
         _need(
             not (self.skip_existing and self.overwrite),
             "--skip_existing keeps an earlier run's rows and --overwrite discards them: give one",

@@ -27,6 +27,7 @@ from mmfuse.pipelines.summary import format_summary, read_run_json
 from mmfuse.remote import check_reachable
 from mmfuse.transforms.counters import PROGRESS_ENV
 from mmfuse.transforms.extraction import artifact_files, feature_specs
+from mmfuse.transforms.inputs.labels import check_labels
 from mmfuse.transforms.inputs.listing import check_manifest, list_glob
 from mmfuse.transforms.sinks.runfolder import STAGING, RunLock, promote, recover, run_entries
 
@@ -47,6 +48,8 @@ def prepare_output(output: str, overwrite: bool) -> bool:
 
 def check_inputs(job: JobArgs) -> tuple[int, frozenset]:
     """(number of inputs, ``--videos`` ids that two files share without their extension)."""
+    if job.labels_file:
+        check_labels(job.labels_file)
     return (check_manifest(job.manifest), frozenset()) if job.manifest else list_glob(job.videos)
 
 
@@ -168,7 +171,15 @@ def run(argv: Optional[list] = None, test_pipeline: Optional[beam.Pipeline] = No
     job = parse_args(argv)
     features = job.config.features
     check_reachable(  # a store without network or credentials: one line now, not minutes of retries
-        [job.videos, job.manifest, job.output, job.config.analyzers.artifacts_from, features.visual_model, features.audio_model]
+        [
+            job.videos,
+            job.manifest,
+            job.labels_file,
+            job.output,
+            job.config.analyzers.artifacts_from,
+            features.visual_model,
+            features.audio_model,
+        ]
     )
     n_inputs, collisions = check_inputs(job)
     options = PipelineOptions(argv)

@@ -64,7 +64,7 @@ def build_pipeline(
     target = target or job.output
     cfg: ExtractConfig = job.config
     specs = specs if specs is not None else feature_specs(cfg.features, cfg.analyzers)
-    inputs = p | "Inputs" >> ReadInputs(job.manifest, job.videos, collisions)
+    inputs = p | "Inputs" >> ReadInputs(job.manifest, job.videos, collisions, job.labels_file)
     items = inputs["items"] | "Fingerprint" >> beam.ParDo(Fingerprint(config_hash))
     skipped = None
     if resume:
@@ -84,6 +84,7 @@ def build_pipeline(
         **cfg.as_dict(),
         "manifest": job.manifest,
         "videos": job.videos,
+        "labels_file": job.labels_file,
         "output": job.output,
         "listed_inputs": n_inputs,
         "skip_existing": job.skip_existing,

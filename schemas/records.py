@@ -26,6 +26,7 @@ __all__ = [
     "MediaInfo",
     "MediaItem",
     "StreamInfo",
+    "TAG_COLUMNS",
     "Word",
     "merged_warnings",
 ]
@@ -40,6 +41,10 @@ def _check_int(name: str, value, allow_none: bool = False) -> None:
         raise TypeError(f"{name} must be an int of microseconds, got {value!r}")
 
 
+# The columns of what a user attaches to an item (see mmfuse.transforms.inputs.labels).
+TAG_COLUMNS = ("label", "split", "meta")
+
+
 @dataclass(frozen=True)
 class MediaItem:
     """One input: a video and/or an audio file, with an optional transcript."""
@@ -49,6 +54,14 @@ class MediaItem:
     audio_uri: Optional[str] = None
     transcript_uri: Optional[str] = None
     fingerprint: Optional[str] = None  # input content + settings, for resuming
+    # what the user attached to the item (manifest keys, --labels): see transforms.inputs.labels
+    label: Optional[str] = None
+    split: Optional[str] = None
+    meta: Optional[str] = None  # JSON object text of every extra key
+
+    def tags(self) -> dict:
+        """The ``label``, ``split`` and ``meta`` columns of the item's rows."""
+        return {"label": self.label, "split": self.split, "meta": self.meta}
 
     def __post_init__(self):
         if not self.media_id or not isinstance(self.media_id, str):

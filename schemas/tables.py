@@ -70,6 +70,11 @@ def read_feature_spec(f: pa.Field) -> Optional[FeatureSpec]:
     )
 
 
+# What the user attached to the item (manifest keys, --labels): ``label`` as text, ``split``,
+# and ``meta``, every extra key as one JSON object (mmfuse.transforms.inputs.labels).
+_TAGS = (pa.field("label", pa.string()), pa.field("split", pa.string()), pa.field("meta", pa.string()))
+
+
 def _vector(name: str, spec: Optional[FeatureSpec], value_type: pa.DataType = pa.float32()) -> pa.Field:
     return pa.field(name, pa.list_(value_type), metadata=spec.metadata() if spec else None)
 
@@ -102,6 +107,7 @@ def windows_schema(
             pa.field("transcript", pa.string()),
             pa.field("tokens", pa.list_(pa.string())),
             pa.field("cue_indices", pa.list_(pa.int32())),
+            *_TAGS,
             *extra,
         ]
     )
@@ -191,6 +197,9 @@ def media_schema() -> pa.Schema:
             pa.field("warnings", pa.list_(pa.string())),
             pa.field("n_errors", pa.int32()),
             pa.field("fingerprint", pa.string()),  # input content + settings (--skip_existing)
+            # kept from an earlier run by --skip_existing; status is the one it had then
+            pa.field("carried_over", pa.bool_()),
+            *_TAGS,
         ]
     )
 

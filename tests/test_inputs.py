@@ -33,7 +33,9 @@ def test_manifest_audio_only_and_uris():
         ("[1, 2]", "must be a JSON object"),
         ('{"video": "a.mp4"}', "'id' must be a non-empty string"),
         ('{"id": "a"}', "needs 'video' or 'audio'"),
-        ('{"id": "a", "video": "a.mp4", "vidoe": "x"}', "unknown keys"),
+        ('{"id": "a", "video": "a.mp4", "vidoe": "x"}', "unknown key 'vidoe': did you mean 'video'"),
+        ('{"id": "a", "video": "a.mp4", "label": {"x": 1}}', "'label' must be a JSON scalar or a list"),
+        ('{"id": "a", "video": "a.mp4", "split": 2}', "'split' must be a string"),
         ('{"id": "a", "video": 3}', "'video' must be a path string"),
     ],
 )

@@ -45,6 +45,8 @@ def failed_media_row(item: MediaItem, n_errors: int = 1) -> dict:
         "status": "failed",
         "n_errors": n_errors,
         "fingerprint": item.fingerprint,
+        "carried_over": False,
+        **item.tags(),
     }
 
 

@@ -15,7 +15,7 @@ import apache_beam as beam
 import numpy as np
 
 from mmfuse.clock import WindowGrid
-from mmfuse.schemas.records import AudioWindow, FrameRecord, ItemPlan
+from mmfuse.schemas.records import TAG_COLUMNS, AudioWindow, FrameRecord, ItemPlan
 from mmfuse.settings import FeatureSettings
 from mmfuse.transforms.counters import JobCounter
 from mmfuse.transforms.deadletter import ERRORS, Guarded, error_record, failed_media_row
@@ -25,11 +25,15 @@ from mmfuse.transforms.fuse.windows import WindowText, mean_visual, window_texts
 
 __all__ = ["FuseWindows", "MediaRows", "RunCounts"]
 
+_UNTAGGED = "untagged"
+
 
 def _seeds(plan: ItemPlan, grid: WindowGrid) -> Iterator:
+    """One seed per window of the grid: its text (None without cues) and the item's tags."""
     texts = window_texts(plan.cues, grid, plan.n_windows)
+    tags = plan.info.item.tags()
     for i in range(plan.n_windows):
-        yield (plan.media_id, i), texts.get(i)
+        yield (plan.media_id, i), (texts.get(i), tags)
 
 
 def _frame_keys(frame: FrameRecord, grid: WindowGrid) -> Iterator:
@@ -54,12 +58,13 @@ class _FuseFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(ERRORS, error_record(element[0][0], None, "fuse", err))
             return
         self.windows.inc()
-        yield row
+        yield row if "label" in row else beam.pvalue.TaggedOutput(_UNTAGGED, row)
 
     def _row(self, element) -> dict:
         (media_id, index), groups = element
-        seeds = list(groups["seed"])
-        text: Optional[WindowText] = next((s for s in seeds if s is not None), None)
+        seed = next(iter(groups["seed"]), None)  # None: a window past the item's duration
+        text: Optional[WindowText] = seed[0] if seed else None
+        tags = seed[1] if seed else {}  # such rows get the item's tags in FuseWindows
         visual, n_frames = mean_visual(groups["frames"])
         audio = next(iter(groups["audio"]), None)
         start, end = self.grid.bounds(index)
@@ -79,6 +84,7 @@ class _FuseFn(beam.DoFn):
             "transcript": None if text is None else text.transcript,
             "tokens": None if text is None else list(text.tokens),
             "cue_indices": None if text is None else list(text.cue_indices),
+            **tags,
         }
 
 
@@ -102,10 +108,25 @@ class FuseWindows(beam.PTransform):
         rows = (
             grouped
             | "JoinWindows" >> beam.CoGroupByKey()
-            | "FuseRows" >> beam.ParDo(_FuseFn(self.grid, self.features)).with_outputs(ERRORS, main="windows")
+            | "FuseRows" >> beam.ParDo(_FuseFn(self.grid, self.features)).with_outputs(ERRORS, _UNTAGGED, main="windows")
         )
+        # the few windows past an item's duration meet its tags here: one small element per
+        # item joins them, instead of every window going through a join by item
+        late = {
+            "rows": rows[_UNTAGGED] | "KeyUntagged" >> beam.Map(lambda r: (r["media_id"], r)),
+            "tags": pcolls["plans"] | "ItemTags" >> beam.Map(lambda p: (p.media_id, p.info.item.tags())),
+        } | "JoinLateTags" >> beam.CoGroupByKey()
+        tagged = late | "TagLate" >> beam.FlatMap(_with_tags)
+        windows = (rows.windows, tagged) | "AllWindows" >> beam.Flatten()
         errors = (seeds[ERRORS], frames[ERRORS], rows[ERRORS]) | "FuseErrors" >> beam.Flatten()
-        return {"windows": rows.windows, "errors": errors}
+        return {"windows": windows, "errors": errors}
+
+
+def _with_tags(element) -> Iterator[dict]:
+    _, groups = element
+    tags = next(iter(groups["tags"]), None) or dict.fromkeys(TAG_COLUMNS)
+    for row in groups["rows"]:
+        yield {**row, **tags}
 
 
 def _key_audio(a: AudioWindow):
@@ -156,7 +177,8 @@ class MediaRows(beam.PTransform):
 
 class RunCounts(beam.CombineFn):
     """Counts for ``run.json`` over media rows and error records:
-    ``inputs = ok + failed``, where ``ok`` includes ``partial`` and ``skipped`` items; and a
+    ``inputs = ok + failed``, where ``ok`` includes ``partial`` items; ``skipped`` counts the
+    items carried over from an earlier run (of any status but failed); and a
     ``quality`` summary: the dataset mean of each alignment and quality figure over the items
     that have it (``…_over_…`` entries are shares of items)."""
 
@@ -171,8 +193,10 @@ class RunCounts(beam.CombineFn):
         acc["inputs"] += 1
         status = element["status"]
         acc["failed" if status == "failed" else "ok"] += 1
-        if status in ("partial", "skipped"):
-            acc[status] += 1
+        if status == "partial":
+            acc["partial"] += 1
+        if element.get("carried_over") or status == "skipped":  # "skipped": a run before carried_over
+            acc["skipped"] += 1
         acc["windows"] += element.get("n_windows") or 0
         acc["frames"] += element.get("n_frames") or 0
         for name, value in quality_values(element):

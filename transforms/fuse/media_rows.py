@@ -137,6 +137,8 @@ def media_row(
         "warnings": list(warnings),
         "n_errors": n_errors,
         "fingerprint": item.fingerprint,
+        "carried_over": False,
+        **item.tags(),
     }
 
 

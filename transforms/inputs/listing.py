@@ -8,6 +8,7 @@ manifest never travels in the job graph.
 
 from __future__ import annotations
 
+import difflib
 import json
 import posixpath
 import re
@@ -19,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from mmfuse.errors import InputError
 from mmfuse.fs import exists, open_read, resolve
 from mmfuse.schemas.records import MediaItem
+from mmfuse.transforms.inputs.labels import item_tags
 from mmfuse.transforms.text.transcripts import TRANSCRIPT_EXTENSIONS
 
 __all__ = [
@@ -55,9 +57,12 @@ def parse_manifest_line(line: str, base_dir: str, lineno: Optional[int] = None) 
         ) from None
     if not isinstance(obj, dict):
         raise InputError(f"{where}must be a JSON object")
-    unknown = set(obj) - _KEYS
-    if unknown:
-        raise InputError(f"{where}unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    extra = {k: v for k, v in obj.items() if k not in _KEYS}
+    for key in extra:  # any key is carried (label, split, …), but a misspelt path key is a mistake
+        close = difflib.get_close_matches(key, _KEYS, n=1, cutoff=0.8)
+        if close:
+            raise InputError(f"{where}unknown key {key!r}: did you mean {close[0]!r}?")
+    tags = item_tags(extra, where)
     media_id = obj.get("id")
     if not isinstance(media_id, str) or not media_id.strip():
         raise InputError(f"{where}'id' must be a non-empty string")
@@ -71,7 +76,7 @@ def parse_manifest_line(line: str, base_dir: str, lineno: Optional[int] = None) 
         paths[key] = resolve(value, base_dir)
     if "video" not in paths and "audio" not in paths:
         raise InputError(f"{where}item {media_id!r} needs 'video' or 'audio'")
-    return MediaItem(media_id, paths.get("video"), paths.get("audio"), paths.get("transcript"))
+    return MediaItem(media_id, paths.get("video"), paths.get("audio"), paths.get("transcript"), **tags)
 
 
 def _manifest_lines(path: str) -> Iterator[tuple[int, str]]:

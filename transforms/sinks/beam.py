@@ -225,14 +225,14 @@ class _Split(beam.DoFn):
         done = set(groups["done"])
         for item in groups["item"]:
             if item.fingerprint and item.fingerprint in done:
-                yield beam.pvalue.TaggedOutput(SKIPPED, media_id)
+                yield beam.pvalue.TaggedOutput(SKIPPED, item)
             else:
                 yield item
 
 
 def split_items(items, done):
     """Items and ``done`` (a PCollection from :class:`ReadDone`) → ``{"pending": items to
-    process, "skipped": media_ids to carry over}``, joined by media_id."""
+    process, "skipped": items to carry over}``, joined by media_id."""
     joined = {"item": items | "KeyItems" >> beam.Map(lambda it: (it.media_id, it)), "done": done} | "JoinDone" >> (
         beam.CoGroupByKey()
     )
@@ -242,14 +242,19 @@ def split_items(items, done):
 
 def _carried(element, table: str):
     _, groups = element
-    if any(True for _ in groups["skipped"]):
-        for row in groups["rows"]:
-            yield {**row, "status": "skipped"} if table == "media" else row
+    item = next(iter(groups["skipped"]), None)
+    if item is None:
+        return
+    # the tags are the ones given now: relabelling needs no reprocessing
+    tags = item.tags() if table in ("media", "windows") else {}
+    for row in groups["rows"]:
+        yield {**row, **tags, "carried_over": True} if table == "media" else {**row, **tags}
 
 
 class CarryOver(beam.PTransform):
-    """The rows of skipped items from an earlier run's table (media rows marked skipped),
-    joined with the skipped media_ids by key."""
+    """The rows of skipped items (from :func:`split_items`) in an earlier run's table, joined
+    by key: media rows keep the status they had and say ``carried_over``; media and window rows
+    take the label, split and meta the items have now."""
 
     def __init__(self, output: str, table: str):
         super().__init__()
@@ -260,6 +265,6 @@ class CarryOver(beam.PTransform):
         rows = skipped.pipeline | f"Read_{self.table}" >> beam.io.ReadFromParquet(pattern)
         joined = {
             "rows": rows | f"Key_{self.table}" >> beam.Map(lambda r: (r.get("media_id"), r)),
-            "skipped": skipped | f"KeySkipped_{self.table}" >> beam.Map(lambda m: (m, None)),
+            "skipped": skipped | f"KeySkipped_{self.table}" >> beam.Map(lambda it: (it.media_id, it)),
         } | f"Join_{self.table}" >> beam.CoGroupByKey()
         return joined | f"Keep_{self.table}" >> beam.FlatMap(_carried, self.table)
