@@ -17,7 +17,7 @@ shot.
   other clip segments and zooms, other wording of the narration), applied with
   ``--artifacts_from`` to the evaluated items, which the fit never saw;
 - time only: the shot holding each cue's stated middle;
-- calibration: a space fitted on 17 pairs (3 items; ``--semantic_min_pairs 17``) and the
+- calibration: a space fitted on a few pairs (3 items, 18 pairs; ``--semantic_min_pairs 17``) and the
   full one; for each, the mean calibrated score of the true assignment and of random ones
   (a random shot per cue, 2000 draws), from the job's own frames/ and shots/ tables.
 
@@ -401,8 +401,9 @@ def main() -> int:
         f"  held-out canonical correlations (5-fold over items): {params['held_out_correlations'][:4]} (in sample {[round(float(c), 3) for c in np.load(os.path.join(fit, 'artifacts', 'semantic_cca.npz'))['correlations'][:4]]})"
     )
     print(f"time only (stated times):  {zs[2]}/{zs[1]} = {zs[2] / zs[1]:.1%}")
+    small_pairs = small_report.get("params", {}).get("pairs") or small_report.get("pairs")
     spaces = (
-        ("17 pairs (its own items)", small, os.path.join(small, "artifacts"), small_truth),
+        (f"{small_pairs} pairs (its own items)", small, os.path.join(small, "artifacts"), small_truth),
         (f"{params['pairs']} pairs (held-out items)", applied, os.path.join(fit, "artifacts"), test),
     )
     for label, folder, artifacts, truth in spaces:
@@ -412,7 +413,7 @@ def main() -> int:
         )
     held = small_report.get("params", {}).get("held_out_correlations")
     warning = small_report.get("params", {}).get("warning") or small_report.get("warning")
-    print(f"  the 17-pair fit: held-out correlations {held}; warning: {warning}")
+    print(f"  the {small_pairs}-pair fit: held-out correlations {held and held[:8]}; warning: {warning}")
     return 0
 
 
