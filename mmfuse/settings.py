@@ -327,6 +327,12 @@ class AnalyzerSettings:
         "serving features then match bit for bit.",
         metavar="DIR",
     )
+    fusion: Literal["none", "early"] = setting(
+        "none",
+        "early: add a 'fused' column to windows/: each modality standardised with per-dimension statistics "
+        "fitted over the dataset (artifacts/fusion_early), concatenated, then one presence indicator per "
+        "modality (zeros for an absent one); the layout is in the column's metadata.",
+    )
     tfidf_vocab: int = setting(20000, "Largest TF-IDF vocabulary.")
     fit_sample: int = setting(20000, "Rows in the deterministic sample that ICA, LSA and the semantic CCA are fitted on.")
 
@@ -336,6 +342,10 @@ class AnalyzerSettings:
         _need(
             self.quantize == 0 or self.reduce in ("pca_whiten", "ica"),
             "--quantize 8 needs whitened features: --reduce pca_whiten or ica",
+        )
+        _need(
+            not (self.quantize and self.fusion == "early"),
+            "--fusion early standardises float features: it does not take --quantize 8 codes",
         )
         _need(self.tfidf_vocab >= 1 and self.fit_sample >= 10, "--tfidf_vocab and --fit_sample must be positive")
 
@@ -481,4 +491,4 @@ class ExtractConfig:
     @property
     def fits(self) -> bool:
         """Whether analyzers are fitted (or applied) over the dataset."""
-        return self.analyzers.reduce != "none" or self.features.text == "tfidf"
+        return self.analyzers.reduce != "none" or self.features.text == "tfidf" or self.analyzers.fusion == "early"

@@ -80,15 +80,22 @@ def _vector(name: str, spec: Optional[FeatureSpec], value_type: pa.DataType = pa
 
 
 def windows_schema(
-    specs: Mapping[str, FeatureSpec], quantized: tuple[str, ...] = (), shots: bool = False, content: bool = False
+    specs: Mapping[str, FeatureSpec],
+    quantized: tuple[str, ...] = (),
+    shots: bool = False,
+    content: bool = False,
+    fused: bool = False,
 ) -> pa.Schema:
     """``windows/``: one row per item × window ``[start_us, end_us)``. Columns named in
     ``quantized`` hold 8-bit codes (list<uint8>) instead of float32. ``cue_indices`` are the
     cues whose stated span overlaps the window. With ``shots`` (``--shots``), ``shot_index``
     is the shot holding the window's start; with ``content`` (``--semantic_align``),
     ``content_cue_indices`` are the cues whose span overlaps the window once each is moved to
-    the shot it talks about (``alignments/``)."""
+    the shot it talks about (``alignments/``). With ``fused`` (``--fusion early``), ``fused`` is
+    the early-fusion vector, its layout in the column's metadata."""
     extra = [pa.field("shot_index", pa.int32())] if shots else []
+    if fused:
+        extra.append(_vector("fused", specs.get("fused") or FeatureSpec("early_fusion", 0)))
     if content:
         extra.append(pa.field("content_cue_indices", pa.list_(pa.int32())))
     return pa.schema(

@@ -193,7 +193,7 @@ def test_settings_by_name_reach_their_group_and_are_checked():
     assert cfg.decode.fps == 1 and cfg.analyzers.reduce == "pca" and cfg.align.align_words
     assert cfg.content.shots  # implied by semantic_align
     assert cfg.replace(fps=5).decode.fps == 5 and cfg.replace(fps=5).analyzers == cfg.analyzers
-    assert cfg.as_dict()["fps"] == 1 and len(cfg.as_dict()) == 47
+    assert cfg.as_dict()["fps"] == 1 and len(cfg.as_dict()) == 48
     with pytest.raises(ConfigError, match="unknown setting 'fsp'"):
         ExtractConfig.from_flat(fsp=1)
     with pytest.raises(ConfigError, match="--reduce must be one of none, pca, pca_whiten, ica"):

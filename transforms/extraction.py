@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from mmfuse.schemas.records import FrameRecord
 from mmfuse.schemas.tables import (
+    FEATURE_COLUMNS,
     FeatureSpec,
     alignments_schema,
     errors_schema,
@@ -29,7 +30,8 @@ from mmfuse.schemas.tables import (
 from mmfuse.settings import AnalyzerSettings, ExtractConfig, FeatureSettings
 from mmfuse.transforms.align.beam import SPANS, AlignByContent, AlignItems, AnnotateWindows, ItemShots, shot_rows
 from mmfuse.transforms.align.semantic import SEMANTIC_CCA
-from mmfuse.transforms.analyzers.beam import FitAnalyzers, artifact_names
+from mmfuse.transforms.analyzers.beam import EarlyFusion, FitAnalyzers, artifact_names
+from mmfuse.transforms.analyzers.fusion import FUSION_EARLY
 from mmfuse.transforms.deadletter import ERRORS, Guarded
 from mmfuse.transforms.features import make_audio_extractor, make_text_extractor, make_visual_extractor
 from mmfuse.transforms.features.beam import MINILM_DIM, EmbedAudioWindows, EmbedFrames, EmbedTranscripts
@@ -43,6 +45,7 @@ __all__ = ["ExtractFeatures", "artifact_files", "feature_specs", "table_schemas"
 def artifact_files(config: ExtractConfig) -> list[str]:
     """Names of every artifact a job with ``config`` fits (or reads with ``--artifacts_from``)."""
     names = list(artifact_names(config.analyzers, config.features.text == "tfidf").values())
+    names += [FUSION_EARLY] if config.analyzers.fusion == "early" else []
     content = config.content
     return names + ([SEMANTIC_CCA] if content.semantic_align and content.semantic_space != "zero_shot" else [])
 
@@ -126,7 +129,9 @@ def table_schemas(config: ExtractConfig, specs: Optional[dict[str, FeatureSpec]]
     specs = specs if specs is not None else feature_specs(config.features, config.analyzers)
     quantized = ("visual", "audio") if config.analyzers.quantize else ()
     content = config.content
-    windows = windows_schema(specs, quantized, shots=content.shots, content=content.semantic_align)
+    windows = windows_schema(
+        specs, quantized, shots=content.shots, content=content.semantic_align, fused=config.analyzers.fusion == "early"
+    )
     schemas = {"windows": windows, "media": media_schema(), "errors": errors_schema()}
     if config.windows.frames_table:
         schemas["frames"] = frames_schema(specs["visual"])
@@ -237,8 +242,19 @@ class ExtractFeatures(beam.PTransform):
             )
             windows = fitted["rows"]
             stage_errors.append(fitted["errors"])
-            extras = {"feature_specs": fitted["specs"]}
+            specs = fitted["specs"]
             artifact_groups.append(fitted["artifacts"])
+            if cfg.analyzers.fusion == "early":
+                early = windows | "EarlyFusion" >> EarlyFusion(
+                    FEATURE_COLUMNS, self.output or cfg.analyzers.artifacts_from, cfg.analyzers.artifacts_from
+                )
+                windows = early["rows"]
+                stage_errors.append(early["errors"])
+                artifact_groups.append(early["artifacts"])
+                specs = specs | "WithFusedSpec" >> beam.Map(
+                    lambda s, f: {**s, "fused": f} if f is not None else s, beam.pvalue.AsSingleton(early["spec"])
+                )
+            extras = {"feature_specs": specs}
         if artifact_groups:
             extras["artifacts"] = tuple(artifact_groups) | "AllArtifacts" >> beam.Flatten()
         errors = tuple(stage_errors) | "AllErrors" >> beam.Flatten()

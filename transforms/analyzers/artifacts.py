@@ -115,10 +115,17 @@ def check_artifact(artifact: Artifact, input_dim: int | None = None) -> None:
     present with shapes that fit each other (and ``input_dim``, the width of the column it
     applies to, where known), every number finite. A hash proves the files are as written,
     not that what was written is usable (an all-NaN fit hashes as well as any)."""
-    if artifact.kind not in _SHAPES:
-        raise ValueError(f"unknown kind {artifact.kind!r}")
     arrays = artifact.arrays
-    for vector, matrix in _SHAPES[artifact.kind]:
+    if artifact.kind == "early_fusion":
+        for c in artifact.params.get("columns", []):
+            mean, scale = arrays.get(f"{c}_mean"), arrays.get(f"{c}_scale")
+            if mean is None or scale is None or mean.shape != scale.shape or mean.ndim != 1:
+                raise ValueError(f"no matching {c}_mean and {c}_scale vectors")
+            if not (scale > 0).all():
+                raise ValueError(f"{c}_scale holds values that are not positive")
+    elif artifact.kind not in _SHAPES:
+        raise ValueError(f"unknown kind {artifact.kind!r}")
+    for vector, matrix in _SHAPES.get(artifact.kind, ()):
         missing = [k for k in (vector, matrix) if k not in arrays]
         if missing:
             raise ValueError(f"no {' or '.join(missing)} array")

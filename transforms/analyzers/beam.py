@@ -19,13 +19,14 @@ from mmfuse.fs import join
 from mmfuse.schemas.tables import FeatureSpec
 from mmfuse.settings import AnalyzerSettings
 from mmfuse.transforms.analyzers.artifacts import Artifact, load_artifact, read_not_fitted, save_artifact, save_not_fitted
-from mmfuse.transforms.analyzers.combiners import DocFreqFn, MomentsFn, SampleFn
+from mmfuse.transforms.analyzers.combiners import DiagonalMomentsFn, DocFreqFn, MomentsFn, SampleFn
+from mmfuse.transforms.analyzers.fusion import FUSION_EARLY, fit_early_fusion, fused_vector, fusion_layout
 from mmfuse.transforms.analyzers.linear import apply_linear, fit_ica, fit_pca
 from mmfuse.transforms.analyzers.quantize import CLIP, quantize8
 from mmfuse.transforms.analyzers.tfidf import TfidfLsa, fit_tfidf_lsa
 from mmfuse.transforms.deadletter import ERRORS, error_record, media_id_of
 
-__all__ = ["FitAnalyzers", "LoadArtifact", "SaveArtifacts", "artifact_names"]
+__all__ = ["EarlyFusion", "FitAnalyzers", "LoadArtifact", "SaveArtifacts", "artifact_names"]
 
 
 def _window_key(row: dict) -> tuple:
@@ -184,3 +185,56 @@ class FitAnalyzers(beam.PTransform):
         ]
         artifacts = tuple(saved) | "Artifacts" >> beam.Flatten() if saved else p | "NoArtifacts" >> beam.Create([])
         return {"rows": applied.main, "specs": specs, "artifacts": artifacts, "errors": applied[ERRORS]}
+
+
+def _present(row: dict, columns: tuple) -> list:
+    return [(c, np.asarray(row[c], np.float32)) for c in columns if row.get(c) is not None]
+
+
+def _fusion_spec(artifact: Optional[Artifact]) -> Optional[FeatureSpec]:
+    if artifact is None:
+        return None
+    layout = fusion_layout(artifact)
+    config = {"fitted": artifact.kind, "artifact": artifact.name, "layout": layout, **dict(artifact.params)}
+    return FeatureSpec("early_fusion", layout[-1][2], config, None, artifact.content_hash)
+
+
+class _FuseEarlyFn(beam.DoFn):
+    def process(self, row: dict, artifact):
+        try:
+            fused = None if artifact is None else fused_vector(row, artifact)
+        except Exception as err:
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(media_id_of(row), None, "fusion", err))
+            return
+        yield {**row, "fused": fused}
+
+
+class EarlyFusion(beam.PTransform):
+    """Window rows → ``{"rows": rows with a ``fused`` column, "spec": its FeatureSpec (one
+    element; None when nothing was fitted), "artifacts": the description written, "errors"}``.
+    The statistics are fitted over every row (CombineGlobally) or read from ``artifacts_from``."""
+
+    def __init__(self, columns: tuple, output: str, artifacts_from: Optional[str] = None):
+        super().__init__()
+        self.columns, self.output, self.artifacts_from = tuple(columns), output, artifacts_from
+
+    def expand(self, rows):
+        if self.artifacts_from:
+            artifact = rows.pipeline | "ReadFusion" >> LoadArtifact(self.artifacts_from, FUSION_EARLY)
+        else:
+            artifact = (
+                rows
+                | "FusionVectors" >> beam.FlatMap(_present, self.columns)
+                | "FusionMoments" >> beam.CombineGlobally(DiagonalMomentsFn())
+                | "FitFusion" >> beam.Map(fit_early_fusion, self.columns)
+            )
+        fused = rows | "FuseEarly" >> beam.ParDo(_FuseEarlyFn(), beam.pvalue.AsSingleton(artifact)).with_outputs(
+            ERRORS, main="rows"
+        )
+        save = SaveArtifacts(join(self.output, "artifacts"), FUSION_EARLY, self.artifacts_from)
+        return {
+            "rows": fused.rows,
+            "spec": artifact | "FusionSpec" >> beam.Map(_fusion_spec),
+            "artifacts": artifact | "SaveFusion" >> beam.ParDo(save),
+            "errors": fused[ERRORS],
+        }

@@ -11,10 +11,11 @@ from typing import Callable
 import apache_beam as beam
 import numpy as np
 
+from mmfuse.transforms.analyzers.fusion import DiagonalMoments
 from mmfuse.transforms.analyzers.stats import Moments
 from mmfuse.transforms.text.tokens import words_of
 
-__all__ = ["DocFreqFn", "MomentsFn", "SampleFn"]
+__all__ = ["DiagonalMomentsFn", "DocFreqFn", "MomentsFn", "SampleFn"]
 
 
 class MomentsFn(beam.CombineFn):
@@ -110,3 +111,44 @@ class DocFreqFn(beam.CombineFn):
 
     def extract_output(self, acc):
         return acc[0], dict(acc[1])
+
+
+class DiagonalMomentsFn(beam.CombineFn):
+    """Per-dimension mean and variance of each column: inputs are ``(column, vector)``, the
+    output ``{column: DiagonalMoments}``; vectors are buffered and added in batches."""
+
+    _BATCH = 512
+
+    def create_accumulator(self):
+        return ({}, {})
+
+    def add_input(self, acc, element):
+        moments, pending = acc
+        column, vector = element
+        batch = pending.setdefault(column, [])
+        batch.append(vector)
+        if len(batch) >= self._BATCH:
+            moments.setdefault(column, DiagonalMoments()).add_batch(np.stack(batch))
+            batch.clear()
+        return acc
+
+    def _flush(self, acc) -> dict:
+        moments, pending = acc
+        for column, batch in pending.items():
+            if batch:
+                moments.setdefault(column, DiagonalMoments()).add_batch(np.stack(batch))
+                batch.clear()
+        return moments
+
+    def merge_accumulators(self, accumulators):
+        total: dict = {}
+        for acc in accumulators:
+            for column, m in self._flush(acc).items():
+                total.setdefault(column, DiagonalMoments()).merge_in(m)
+        return (total, {})
+
+    def compact(self, acc):
+        return (self._flush(acc), {})
+
+    def extract_output(self, acc) -> dict:
+        return self._flush(acc)
