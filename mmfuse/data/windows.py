@@ -5,25 +5,24 @@ Reads Parquet with pyarrow alone (no Beam, no decoder), from a local folder or a
 pyarrow knows (``gs://``, ``s3://``). Feature columns are ``list<float32>`` in the files (every
 row of a column has the width in its ``mmfuse.dim`` metadata; an absent modality is a null row);
 they come back as one contiguous ``(N, D)`` float32 array per modality, zeros where absent, with
-a boolean mask beside it. The arrays are filled one record batch at a time, so reading needs
+a boolean mask beside it. The arrays are filled one row group at a time, so reading needs
 little more memory than the arrays themselves.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Iterable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from mmfuse.schemas.tables import FEATURE_COLUMNS, read_feature_spec
 
 __all__ = ["Gates", "Windows", "as_mapping", "feature_widths", "fill_features", "load_windows", "selected_items", "table_dataset"]
-
-_BATCH_ROWS = 8192
 
 
 def table_dataset(run: str, table: str) -> ds.Dataset:
@@ -115,18 +114,40 @@ class Windows:
 
 def fill_features(out: np.ndarray, mask: np.ndarray, at: int, column: pa.Array, width: int) -> None:
     """Copy one batch of a list<float> column into rows ``at…`` of ``out``."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
+    if isinstance(column, pa.ChunkedArray):  # concatenating copies, even a single chunk
+        column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     n = len(column)
+    values = column.flatten().to_numpy(zero_copy_only=False)  # the valid rows' values, in order
+    if column.null_count == 0:  # one contiguous copy
+        mask[at : at + n] = True
+        if values.size != n * width:
+            raise ValueError(f"a feature row does not have the column's width {width}")
+        out[at : at + n] = values.reshape(n, width)
+        return
     valid = column.is_valid().to_numpy(zero_copy_only=False)
     mask[at : at + n] = valid
-    if not valid.any():
-        return
-    values = column.flatten().to_numpy(zero_copy_only=False)  # the valid rows' values, in order
     if values.size != int(valid.sum()) * width:
         raise ValueError(f"a feature row does not have the column's width {width}")
-    block = out[at : at + n]
-    block[valid] = values.reshape(-1, width)
+    if values.size:
+        out[at : at + n][valid] = values.reshape(-1, width)
+
+
+def _row_groups(windows: ds.Dataset, keep_ids: Optional[pa.Array], require: Sequence[str]) -> Iterator[tuple]:
+    """``(ParquetFile, row group, row selection or None, rows kept)`` of every row group, in
+    file order; only the media_id (and required) columns are read when rows are selected."""
+    for path in sorted(windows.files):
+        parquet = pq.ParquetFile(windows.filesystem.open_input_file(path))
+        for group in range(parquet.num_row_groups):
+            if keep_ids is None and not require:
+                yield parquet, group, None, parquet.metadata.row_group(group).num_rows
+                continue
+            table = parquet.read_row_group(group, columns=["media_id", *require])
+            keep = pc.is_in(table.column("media_id"), value_set=keep_ids) if keep_ids is not None else None
+            for name in require:
+                valid = pc.is_valid(table.column(name))
+                keep = valid if keep is None else pc.and_(keep, valid)
+            keep = keep.combine_chunks() if isinstance(keep, pa.ChunkedArray) else keep
+            yield parquet, group, keep, int(pc.sum(keep).as_py() or 0)
 
 
 def load_windows(
@@ -137,7 +158,6 @@ def load_windows(
     window_columns: Sequence[str] = (),
     label: Optional[str] = "label",
     require: Sequence[str] = (),
-    batch_rows: int = _BATCH_ROWS,
 ) -> Windows:
     """The windows of ``run`` whose items pass ``gates``, as :class:`Windows`.
 
@@ -150,25 +170,33 @@ def load_windows(
     windows = table_dataset(run, "windows")
     widths = feature_widths(windows.schema, features)
     items = selected_items(run, gates, media_columns)
-    expr = pc.field("media_id").isin(items.column("media_id").combine_chunks().cast(pa.string()))
+    keep_ids = None
+    if len(items) < table_dataset(run, "media").count_rows():  # some items gated out
+        keep_ids = items.column("media_id").combine_chunks().cast(pa.string())
     for name in require:
         if name not in widths:
             raise ValueError(f"require: windows/ has no {name} column")
-        expr = expr & pc.field(name).is_valid()
-    n = windows.count_rows(filter=expr)
+    groups = list(_row_groups(windows, keep_ids, require))
+    n = sum(count for *_, count in groups)
     out = {name: np.zeros((n, max(width, 0)), np.float32) for name, width in widths.items()}
     masks = {name: np.zeros(n, bool) for name in widths}
     keys = ["media_id", "window_index", "start_us", "end_us"]
     extra = [c for c in (*window_columns, *([label] if label else ())) if c not in keys]
     scanned: dict[str, list] = {c: [] for c in keys + extra}
+    # One row group at a time, its columns decoded in parallel: the memory beyond the arrays
+    # is one row group (a scanner's read-ahead queue of decoded batches doubled it; on 2 cores,
+    # decoding the next group while copying this one gained nothing).
     at = 0
-    scanner = windows.scanner(columns=keys + extra + list(widths), filter=expr, batch_size=batch_rows)
-    for batch in scanner.to_batches():
+    for parquet, group, keep, count in groups:
+        table = parquet.read_row_group(group, columns=keys + extra + list(widths), use_threads=True)
+        if keep is not None:
+            table = table.filter(keep)
         for name, width in widths.items():
-            fill_features(out[name], masks[name], at, batch.column(name), width)
+            fill_features(out[name], masks[name], at, table.column(name), width)
         for c in scanned:
-            scanned[c].append(batch.column(c))
-        at += batch.num_rows
+            scanned[c].append(table.column(c).combine_chunks())
+        at += count
+        del table
     assert at == n, (at, n)
     cols = {c: pa.chunked_array(v, type=windows.schema.field(c).type) for c, v in scanned.items()}
     result = Windows(
