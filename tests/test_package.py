@@ -157,3 +157,16 @@ def test_the_cores_do_not_import_beam():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", out
+
+
+def test_the_readers_need_neither_beam_nor_a_decoder():
+    """mmfuse.data runs where training runs: pyarrow and numpy, no Beam, PyAV or torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mmfuse.data\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'apache_beam', 'av', 'torch', 'librosa', 'cv2'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]", out
