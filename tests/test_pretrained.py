@@ -182,3 +182,27 @@ def test_zero_shot_alignment_puts_a_late_narration_on_the_photos_it_names(tmp_pa
     assert {r["space"] for r in rows} == {"zero_shot"} and min(r["score"] for r in rows) >= 0.75
     assert all(start <= r["content_start_us"] < r["content_end_us"] <= end + 1 for r, (start, end, _) in zip(rows, truth))
     assert not (out / "artifacts").exists()  # nothing fitted
+
+
+def test_search_finds_the_photo_a_sentence_names(photo_run):
+    from mmfuse.search import load_for_search, load_space, search_like, search_text
+
+    out, truth = photo_run
+    windows = load_for_search(str(out))
+    space = load_space(str(out), windows)
+    assert space.name.startswith("zero_shot")
+
+    def shown(hit):
+        middle = (hit.start_us + hit.end_us) // 2
+        return next(p.name for start, end, p in truth if start <= middle < end)
+
+    for sentence, name in (
+        ("Our cat stares at us.", "chelsea"),
+        ("Fresh coffee served in a small cup.", "coffee"),
+        ("The rocket waits on its launch pad.", "rocket"),
+    ):
+        hits = search_text(space, windows, sentence, top=3)
+        assert [shown(h) for h in hits][:1] == [name], (sentence, hits)
+        assert hits[0].score > hits[-1].score or len(hits) == 1
+    # --like: other items only; this run has one item, so nothing else to find
+    assert search_like(space, windows, windows.media_id[0], 0.5) == []
