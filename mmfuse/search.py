@@ -59,13 +59,12 @@ def _linear(name, text_mean, text_projection, picture_mean, picture_projection, 
 def _zero_shot(model: str, model_hash: Optional[str], device: str) -> SharedSpace:
     """The pretrained CNN's ImageNet posteriors named in MiniLM space (as --semantic_space
     zero_shot describes shots), each window's description centred on the mean over windows."""
-    from mmfuse.transforms.align.zeroshot import POSTERIOR_POWER, ShotNamer
+    from mmfuse.transforms.align.zeroshot import ShotNamer
 
     namer = ShotNamer(model, device, model_hash)
 
     def pictures(visual: np.ndarray) -> np.ndarray:
-        weights = namer.posteriors(visual) ** POSTERIOR_POWER
-        d = _unit((weights / weights.sum(axis=1, keepdims=True)) @ namer.name_vectors)
+        d = namer.describe(namer.posteriors(visual))
         return _unit(d - d.mean(axis=0))  # a picture like every sentence would attract them all
 
     return SharedSpace(f"zero_shot ({model} ImageNet classes in MiniLM space)", lambda s: namer.embed([s])[0], pictures)

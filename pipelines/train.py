@@ -57,9 +57,7 @@ def _confusion_png(path: str, comparison) -> None:
 
 def main(argv: Optional[list] = None) -> int:
     args = _parser().parse_args(argv)
-    import pyarrow.dataset as ds
-
-    from mmfuse.data import Gates, load_windows
+    from mmfuse.data import Gates, load_windows, table_dataset
     from mmfuse.train.comparison import TrainSettings, best_single, compare
 
     if args.device.startswith("cuda"):
@@ -70,7 +68,7 @@ def main(argv: Optional[list] = None) -> int:
             return 2
     started = time.process_time()
     try:
-        names = ds.dataset(os.path.join(args.run, "windows"), format="parquet").schema.names
+        names = table_dataset(args.run, "windows").schema.names
         gates = Gates(
             status=tuple(args.status.split(",")),
             min_transcript_sync_confidence=args.min_transcript_sync_confidence,

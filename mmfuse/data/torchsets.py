@@ -20,7 +20,16 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from mmfuse.data.windows import Gates, Windows, as_mapping, feature_widths, fill_features, selected_items, table_dataset
+from mmfuse.data.windows import (
+    Gates,
+    Windows,
+    as_mapping,
+    class_order,
+    feature_widths,
+    fill_features,
+    selected_items,
+    table_dataset,
+)
 from mmfuse.schemas.tables import FEATURE_COLUMNS
 
 __all__ = ["SequenceDataset", "StreamingWindows", "WindowDataset", "pad_sequences"]
@@ -109,11 +118,7 @@ class StreamingWindows(IterableDataset):
         items = selected_items(run, gates, [label] if label else [])
         self.keep = set(items.column("media_id").to_pylist())
         if label and classes is None:
-            values = {v for v in items.column(label).to_pylist() if v is not None}
-            try:
-                classes = sorted(values, key=float)
-            except (TypeError, ValueError):
-                classes = sorted(values, key=str)
+            classes = class_order(items.column(label).to_pylist())
         self.label, self.classes = label, tuple(classes or ())
         self.units = [(f, g) for f in sorted(windows.files) for g in range(pq.ParquetFile(f).num_row_groups)]
         self.filesystem = windows.filesystem

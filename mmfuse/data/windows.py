@@ -22,7 +22,17 @@ import pyarrow.parquet as pq
 
 from mmfuse.schemas.tables import FEATURE_COLUMNS, read_feature_spec
 
-__all__ = ["Gates", "Windows", "as_mapping", "feature_widths", "fill_features", "load_windows", "selected_items", "table_dataset"]
+__all__ = [
+    "Gates",
+    "Windows",
+    "as_mapping",
+    "class_order",
+    "feature_widths",
+    "fill_features",
+    "load_windows",
+    "selected_items",
+    "table_dataset",
+]
 
 
 def table_dataset(run: str, table: str) -> ds.Dataset:
@@ -217,13 +227,19 @@ def load_windows(
     return result
 
 
+def class_order(values) -> tuple:
+    """The label values (nulls left out) in class-index order: sorted, numbers in numeric
+    order when all of them are numbers."""
+    uniques = {v for v in values if v is not None}
+    try:
+        return tuple(sorted(uniques, key=float))
+    except (TypeError, ValueError):
+        return tuple(sorted(uniques, key=str))
+
+
 def _encode(values: pa.ChunkedArray) -> tuple[np.ndarray, tuple[str, ...]]:
     """Class indices of label values (sorted; numbers in numeric order when all are), -1 for null."""
-    uniques = [v for v in pc.unique(values).to_pylist() if v is not None]
-    try:
-        classes = tuple(sorted(uniques, key=float))
-    except (TypeError, ValueError):
-        classes = tuple(sorted(uniques, key=str))
+    classes = class_order(pc.unique(values).to_pylist())
     index = pc.index_in(values, value_set=pa.array(classes, type=values.type) if classes else pa.array([], values.type))
     return pc.fill_null(index, -1).to_numpy().astype(np.int64), classes
 

@@ -49,6 +49,13 @@ def _read(run: str, table: str, columns=None) -> list[dict]:
     return dataset.to_table(columns=names).to_pylist()
 
 
+def _by_item(rows: list[dict]) -> dict[str, list[dict]]:
+    out: dict = {}
+    for r in rows:
+        out.setdefault(r["media_id"], []).append(r)
+    return out
+
+
 def _vtt_time(us: int) -> str:
     ms = max(0, int(us)) // 1000
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
@@ -121,20 +128,15 @@ def build_report(run: str, to: Optional[str] = None, items: int = 20, all_items:
         chosen |= (
             set(rng.choice(rest, size=min(len(rest), max(0, items - len(chosen))), replace=False).tolist()) if rest else set()
         )
-    chosen = {m for m in chosen if next(r for r in media if r["media_id"] == m)["status"] != "failed"}
+    failed = {m["media_id"] for m in media if m["status"] == "failed"}
+    chosen -= failed
     index_pages = _index(folder, run, summary, media, errors, windows, chosen)
-    by_item: dict = {}
-    for w in windows:
-        by_item.setdefault(w["media_id"], []).append(w)
-    tables = {t: _read(run, t) for t in ("words", "shots", "alignments")}
+    # every table's rows by item, once: an item page then takes its own rows
+    grouped = {"windows": _by_item(windows), **{t: _by_item(_read(run, t)) for t in ("words", "shots", "alignments")}}
     for m in media:
         if m["media_id"] in chosen:
-            _item_page(
-                folder,
-                m,
-                by_item.get(m["media_id"], []),
-                {t: [r for r in rows if r["media_id"] == m["media_id"]] for t, rows in tables.items()},
-            )
+            rows = {t: by_item.get(m["media_id"], []) for t, by_item in grouped.items()}
+            _item_page(folder, m, rows.pop("windows"), rows)
     return {"folder": folder, "index_pages": index_pages, "item_pages": len(chosen), "seconds": time.perf_counter() - started}
 
 

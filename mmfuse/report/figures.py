@@ -73,7 +73,7 @@ def _spans(ax, y: float, spans, color: str, height: float = 0.7, labels: bool = 
 
 def item_timeline(
     duration_s: float,
-    wave: Optional[tuple[np.ndarray, float]],
+    wave: Optional[tuple[np.ndarray, float, int]],
     cues_written: Sequence[tuple[float, float, str]],
     cues_placed: Sequence[tuple[float, float, str]],
     words: Sequence[tuple[float, float, str]],
@@ -91,11 +91,11 @@ def item_timeline(
     ax.set_ylim(-0.5, len(rows) - 0.5)
     y = {name: len(rows) - 1 - i for i, name in enumerate(rows)}
     if wave is not None:
-        samples, start = wave
+        samples, start, rate = wave
         n = len(samples)
         step = max(1, n // (width_px * 2))
         env = np.abs(samples[: n - n % step].reshape(-1, step)).max(axis=1) if n >= step else np.abs(samples)
-        t = start + np.arange(len(env)) * step / 8000.0
+        t = start + np.arange(len(env)) * step / rate
         peak = max(float(env.max()), 1e-6) if len(env) else 1.0
         ax.fill_between(t, y["waveform"] - 0.45 * env / peak, y["waveform"] + 0.45 * env / peak, color="#555", linewidth=0)
     _spans(ax, y["cues as written"], cues_written, "#e0a040", labels=True)

@@ -46,9 +46,9 @@ def thumbnails(path: str, times_us: Sequence[int], width: int = 160) -> list[tup
     return out
 
 
-def waveform(path: str, rate: int = 8000) -> Optional[tuple[np.ndarray, float]]:
-    """(mono samples at ``rate``, media-clock time of the first one in seconds), or None
-    without sound."""
+def waveform(path: str, rate: int = 8000) -> Optional[tuple[np.ndarray, float, int]]:
+    """(mono samples at ``rate``, media-clock time of the first one in seconds, ``rate``),
+    or None without sound."""
     import av
 
     with av.open(path) as container:
@@ -66,7 +66,7 @@ def waveform(path: str, rate: int = 8000) -> Optional[tuple[np.ndarray, float]]:
             chunks.append(out.to_ndarray().reshape(-1))
     if not chunks:
         return None
-    return np.concatenate(chunks), start or 0.0
+    return np.concatenate(chunks), start or 0.0, rate
 
 
 def cues_as_written(uri: Optional[str]) -> list:

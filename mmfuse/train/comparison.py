@@ -103,13 +103,13 @@ def _train(model: nn.Module, inputs, y: torch.Tensor, s: TrainSettings, forward)
     return model
 
 
-def _probabilities(model, inputs, n: int, s: TrainSettings, forward) -> np.ndarray:
+def _probabilities(model, inputs, n: int, forward) -> np.ndarray:
     with torch.no_grad():
         parts = [torch.softmax(forward(model, inputs, idx), -1).cpu() for idx in torch.arange(n).split(4096)]
     return torch.cat(parts).numpy() if parts else np.zeros((0, 0))
 
 
-def _per_item(ids: np.ndarray, probs: np.ndarray, items: list, classes: int) -> dict:
+def _per_item(ids: np.ndarray, probs: np.ndarray, items: list) -> dict:
     """Mean window probabilities of each item in ``items`` that has windows here."""
     out = {}
     for m in items:
@@ -128,7 +128,7 @@ def _mlp_item_probs(x_train, y_train, x_test, ids_test, items, k, s: TrainSettin
     xt, xe = _to(scaler.transform(x_train), s), _to(scaler.transform(x_test), s)
     torch.manual_seed(s.seed)
     model = _train(Classifier(xt.shape[1], k, s.hidden), xt, torch.as_tensor(y_train), s, lambda m, x, i: m(x[i]))
-    return _per_item(ids_test, _probabilities(model, xe, len(xe), s, lambda m, x, i: m(x[i])), items, k)
+    return _per_item(ids_test, _probabilities(model, xe, len(xe), lambda m, x, i: m(x[i])), items)
 
 
 def compare(w: Windows, s: TrainSettings = TrainSettings()) -> Comparison:
@@ -235,8 +235,8 @@ def _intermediate(w: Windows, modalities, train, test, items, k, s: TrainSetting
     model = IntermediateFusion({c: x[c].shape[1] for c in modalities}, k, s.hidden)
     y = torch.as_tensor(w.labels[train_idx])
     model = _train(model, None, y, s, lambda m, _, i: forward(m, None, i, train_idx))
-    probs = _probabilities(model, None, len(test_idx), s, lambda m, _, i: forward(m, None, i, test_idx))
-    return _per_item(w.media_id[test_idx], probs, items, k)
+    probs = _probabilities(model, None, len(test_idx), lambda m, _, i: forward(m, None, i, test_idx))
+    return _per_item(w.media_id[test_idx], probs, items)
 
 
 def _sequence(w: Windows, modalities, train, items, k, s: TrainSettings) -> dict:
@@ -272,7 +272,7 @@ def _sequence(w: Windows, modalities, train, items, k, s: TrainSettings) -> dict
     torch.manual_seed(s.seed)
     model = _train(SequenceFusion({c: x[c].shape[1] for c in modalities}, k, s.hidden), (f_tr, m_tr, l_tr), y, s, forward)
     test_data = padded(items)
-    probs = _probabilities(model, test_data, len(items), s, forward)
+    probs = _probabilities(model, test_data, len(items), forward)
     return {m: probs[j] for j, m in enumerate(items)}
 
 

@@ -88,10 +88,11 @@ class ShotNamer:
         return p / p.sum(axis=1, keepdims=True)
 
     def describe(self, posterior: np.ndarray) -> np.ndarray:
-        """A shot's mean class posterior as a unit vector in sentence space."""
+        """A shot's mean class posterior (or ``(n, 1000)`` of them) as a unit vector in
+        sentence space (or ``(n, 384)``)."""
         weights = np.asarray(posterior, np.float64) ** POSTERIOR_POWER
-        d = (weights / weights.sum()) @ self.name_vectors
-        return d / max(float(np.linalg.norm(d)), 1e-12)
+        d = (weights / weights.sum(axis=-1, keepdims=True)) @ self.name_vectors
+        return d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12)
 
     def top_classes(self, posterior: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
         order = np.argsort(-np.asarray(posterior))[:k]
