@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from conftest import RUNNER
@@ -171,9 +172,20 @@ def test_streaming_splits_row_groups_across_workers_exactly_once(tmp_path):
         for r in (0, 1)
     ]
     assert not (halves[0] & halves[1]) and halves[0] | halves[1] == set(expected)
-    # the whole dataset loads into the same arrays
-    w = load_windows(str(tmp_path))
-    assert len(w) == len(expected) and w.masks["audio"].sum() == sum(1 for _, i in expected if i % 7)
+    # the whole dataset loads into the same arrays, in file order, whether the threads take a
+    # file each (1 worker) or a row group each (4 workers)
+    truth = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "windows").glob("*.parquet")))
+    truth = truth.filter(pc.field("media_id") != "m0_0")
+    audio = truth.column("audio").to_pylist()
+    for workers in (1, 4):
+        w = load_windows(str(tmp_path), workers=workers)
+        assert len(w) == len(expected) and w.masks["audio"].sum() == sum(1 for _, i in expected if i % 7)
+        assert list(w.media_id) == truth.column("media_id").to_pylist()
+        assert list(w.window_index) == truth.column("window_index").to_pylist()
+        np.testing.assert_array_equal(w.features["visual"], np.array(truth.column("visual").to_pylist(), np.float32))
+        np.testing.assert_array_equal(w.masks["audio"], [a is not None for a in audio])
+        np.testing.assert_array_equal(w.features["audio"][~w.masks["audio"]], 0)
+        np.testing.assert_array_equal(w.features["audio"][w.masks["audio"]], [a for a in audio if a is not None])
 
 
 def test_readers_of_the_field(run):

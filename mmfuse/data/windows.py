@@ -5,14 +5,16 @@ Reads Parquet with pyarrow alone (no Beam, no decoder), from a local folder or a
 pyarrow knows (``gs://``, ``s3://``). Feature columns are ``list<float32>`` in the files (every
 row of a column has the width in its ``mmfuse.dim`` metadata; an absent modality is a null row);
 they come back as one contiguous ``(N, D)`` float32 array per modality, zeros where absent, with
-a boolean mask beside it. The arrays are filled one row group at a time, so reading needs
-little more memory than the arrays themselves.
+a boolean mask beside it. Row groups are decoded on a few threads at once, each copied
+straight into its rows, so reading needs little more memory than the arrays themselves.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -142,22 +144,71 @@ def fill_features(out: np.ndarray, mask: np.ndarray, at: int, column: pa.Array, 
         out[at : at + n][valid] = values.reshape(-1, width)
 
 
-def _row_groups(windows: ds.Dataset, keep_ids: Optional[pa.Array], require: Sequence[str]) -> Iterator[tuple]:
-    """``(ParquetFile, row group, row selection or None, rows kept)`` of every row group, in
-    file order; only the media_id (and required) columns are read when rows are selected."""
+@dataclass(frozen=True)
+class _Part:
+    """One row group of one file: the rows it gives (``keep``: a row selection, or None for
+    all) and where they go in the result (``at``, ``count``)."""
+
+    path: str
+    group: int
+    at: int
+    count: int
+    keep: Optional[pa.Array]
+
+
+def _plan(windows: ds.Dataset, keep_ids: Optional[pa.Array], require: Sequence[str]) -> list[_Part]:
+    """Every row group of ``windows`` in file order with its place in the result; only the
+    media_id (and required) columns are read, and only when rows are selected. Each file is
+    closed before the next one is opened: a ParquetFile keeps its decoders' buffers (about
+    one row group's size per column) for as long as it lives."""
+    parts, at = [], 0
     for path in sorted(windows.files):
-        parquet = pq.ParquetFile(windows.filesystem.open_input_file(path))
-        for group in range(parquet.num_row_groups):
-            if keep_ids is None and not require:
-                yield parquet, group, None, parquet.metadata.row_group(group).num_rows
-                continue
-            table = parquet.read_row_group(group, columns=["media_id", *require])
-            keep = pc.is_in(table.column("media_id"), value_set=keep_ids) if keep_ids is not None else None
-            for name in require:
-                valid = pc.is_valid(table.column(name))
-                keep = valid if keep is None else pc.and_(keep, valid)
-            keep = keep.combine_chunks() if isinstance(keep, pa.ChunkedArray) else keep
-            yield parquet, group, keep, int(pc.sum(keep).as_py() or 0)
+        with windows.filesystem.open_input_file(path) as f:
+            parquet = pq.ParquetFile(f)
+            for group in range(parquet.num_row_groups):
+                keep, count = None, parquet.metadata.row_group(group).num_rows
+                if keep_ids is not None or require:
+                    table = parquet.read_row_group(group, columns=["media_id", *require])
+                    if keep_ids is not None:
+                        keep = pc.is_in(table.column("media_id"), value_set=keep_ids)
+                    for name in require:
+                        valid = pc.is_valid(table.column(name))
+                        keep = valid if keep is None else pc.and_(keep, valid)
+                    keep = keep.combine_chunks() if isinstance(keep, pa.ChunkedArray) else keep
+                    count = int(pc.sum(keep).as_py() or 0)
+                parts.append(_Part(path, group, at, count, keep))
+                at += count
+    return parts
+
+
+def _tasks(parts: list[_Part], workers: int) -> list[list[_Part]]:
+    """The parts grouped into units of work: a file each when there are enough files to keep
+    the workers busy, else a row group each."""
+    by_file: dict[str, list[_Part]] = {}
+    for part in parts:
+        by_file.setdefault(part.path, []).append(part)
+    if len(by_file) >= 2 * workers:
+        return list(by_file.values())
+    return [[part] for part in parts]
+
+
+def _read_parts(filesystem, parts: list[_Part], columns: list[str], widths: Mapping[str, int], out, masks) -> list:
+    """Decode ``parts`` (row groups of one file) and copy their feature columns into their
+    rows of ``out``/``masks``; returns ``(at, table of the other columns)`` per part."""
+    small = [c for c in columns if c not in widths]
+    kept = []
+    with filesystem.open_input_file(parts[0].path) as f:
+        parquet = pq.ParquetFile(f)
+        for part in parts:
+            # use_threads=False: the parts themselves are read in parallel
+            table = parquet.read_row_group(part.group, columns=columns, use_threads=False)
+            if part.keep is not None:
+                table = table.filter(part.keep)
+            for name, width in widths.items():
+                fill_features(out[name], masks[name], part.at, table.column(name), width)
+            kept.append((part.at, table.select(small)))
+            del table
+    return kept
 
 
 def load_windows(
@@ -168,6 +219,7 @@ def load_windows(
     window_columns: Sequence[str] = (),
     label: Optional[str] = "label",
     require: Sequence[str] = (),
+    workers: Optional[int] = None,
 ) -> Windows:
     """The windows of ``run`` whose items pass ``gates``, as :class:`Windows`.
 
@@ -176,7 +228,8 @@ def load_windows(
     list columns included). ``window_columns``: other ``windows/`` columns to keep
     (``transcript``, ``shot_index``, ``split``, …). ``label``: the column whose values become
     class indices (``label`` by default; None for none). ``require``: feature columns a
-    window must have to be kept (e.g. ``("visual", "audio")``)."""
+    window must have to be kept (e.g. ``("visual", "audio")``). ``workers``: threads that
+    decode row groups at the same time (default: the CPUs)."""
     windows = table_dataset(run, "windows")
     widths = feature_widths(windows.schema, features)
     items = selected_items(run, gates, media_columns)
@@ -186,29 +239,26 @@ def load_windows(
     for name in require:
         if name not in widths:
             raise ValueError(f"require: windows/ has no {name} column")
-    groups = list(_row_groups(windows, keep_ids, require))
-    n = sum(count for *_, count in groups)
+    parts = _plan(windows, keep_ids, require)
+    n = sum(part.count for part in parts)
+    # The result's own arrays are the only large allocation: each row group is decoded and
+    # copied straight into its rows, so reading needs about one row group per worker on top.
     out = {name: np.zeros((n, max(width, 0)), np.float32) for name, width in widths.items()}
     masks = {name: np.zeros(n, bool) for name in widths}
     keys = ["media_id", "window_index", "start_us", "end_us"]
     extra = [c for c in (*window_columns, *([label] if label else ())) if c not in keys]
-    scanned: dict[str, list] = {c: [] for c in keys + extra}
-    # One row group at a time, its columns decoded in parallel: the memory beyond the arrays
-    # is one row group (a scanner's read-ahead queue of decoded batches doubled it; on 2 cores,
-    # decoding the next group while copying this one gained nothing).
-    at = 0
-    for parquet, group, keep, count in groups:
-        table = parquet.read_row_group(group, columns=keys + extra + list(widths), use_threads=True)
-        if keep is not None:
-            table = table.filter(keep)
-        for name, width in widths.items():
-            fill_features(out[name], masks[name], at, table.column(name), width)
-        for c in scanned:
-            scanned[c].append(table.column(c).combine_chunks())
-        at += count
-        del table
-    assert at == n, (at, n)
-    cols = {c: pa.chunked_array(v, type=windows.schema.field(c).type) for c, v in scanned.items()}
+    columns = keys + extra + list(widths)
+    workers = max(1, workers or os.cpu_count() or 1)
+    tasks = _tasks(parts, workers)
+    # Threads, not processes: pyarrow's decoding and numpy's copies run without the GIL, and
+    # every thread writes its own rows of the same arrays.
+    with ThreadPoolExecutor(max_workers=min(workers, max(1, len(tasks)))) as pool:
+        done = list(pool.map(lambda task: _read_parts(windows.filesystem, task, columns, widths, out, masks), tasks))
+    small = [table for _, table in sorted((kept for result in done for kept in result), key=lambda k: k[0])]
+    cols = {
+        c: pa.chunked_array([t.column(c).combine_chunks() for t in small], type=windows.schema.field(c).type)
+        for c in keys + extra
+    }
     result = Windows(
         media_id=np.asarray(cols["media_id"].to_numpy(zero_copy_only=False), dtype=object),
         window_index=cols["window_index"].to_numpy(),
