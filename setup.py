@@ -44,6 +44,7 @@ setup(
         "av>=14",
         "opencv-python-headless>=4.8",
         "librosa>=0.10",
+        "soxr>=0.3",
         "nltk>=3.8",
         "scikit-learn>=1.3",
         "scipy>=1.10",

@@ -1,7 +1,12 @@
-"""Audio features of a window's samples with librosa: log-mel or MFCC statistics.
+"""Audio features of a window's samples: log-mel or MFCC statistics, as librosa computes them.
 
 Input is mono float32 at 16 kHz. Frames of 25 ms every 10 ms (no padding) are taken inside the
 window only, so a window's features depend on its own samples and nothing else.
+
+The log-mel path computes librosa's Slaney mel filterbank, periodic Hann window and power to dB
+itself, in numpy (the test checks them against librosa's own): importing librosa's filters
+pulls in numba, scipy.signal and scipy.stats, 2-3 s of CPU in every worker process, for one
+matrix. MFCCs (librosa's DCT of the log-mels) still import librosa.
 """
 
 from __future__ import annotations
@@ -16,6 +21,34 @@ AUDIO_EXTRACTORS = ("logmel", "mfcc")
 SAMPLE_RATE = 16000
 N_FFT = 400
 HOP = 160
+
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default, ``htk=False``): linear to 1 kHz, log above."""
+    f = np.asarray(f, np.float64)
+    mel = f / (200.0 / 3)
+    log_part = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log_part, mel)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, np.float64)
+    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * (200.0 / 3))
+
+
+def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """``(n_mels, 1 + n_fft // 2)`` triangular filters on Slaney's mel scale, each normalised
+    to unit area (``norm="slaney"``): ``librosa.filters.mel`` with its defaults."""
+    fmax = sr / 2 if fmax is None else fmax
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - freqs[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights.astype(np.float32)
 
 
 class AudioExtractor:
@@ -33,15 +66,14 @@ class AudioExtractor:
 
     def log_mel(self, samples: np.ndarray) -> np.ndarray:
         """(frames, n_mels) log-mel energies in dB."""
-        import librosa
-
         if self._mel_basis is None:
-            self._mel_basis = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=self.n_mels, fmin=0.0, fmax=SAMPLE_RATE / 2)
-        frames = librosa.util.frame(np.ascontiguousarray(samples, np.float32), frame_length=N_FFT, hop_length=HOP)
+            self._mel_basis = mel_filterbank(SAMPLE_RATE, N_FFT, self.n_mels, fmin=0.0, fmax=SAMPLE_RATE / 2)
+        x = np.ascontiguousarray(samples, np.float32)
+        frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP].T  # (N_FFT, frames), no padding
         window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)  # periodic Hann, as librosa uses
         power = np.abs(np.fft.rfft(frames * window[:, None], axis=0)) ** 2
         mel = self._mel_basis @ power
-        return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None).T.astype(np.float32)
+        return (10.0 * np.log10(np.maximum(mel, 1e-10))).T.astype(np.float32)  # power_to_db, ref 1.0
 
     def __call__(self, samples: np.ndarray) -> np.ndarray | None:
         if len(samples) < self.min_samples:

@@ -2,9 +2,9 @@
 
 Timing comes from decoded frames: input sample *n* lies at ``t0 + n / rate``, where ``t0`` is the
 first decoded frame's time (probe), and every frame is placed by its own PTS (gaps are filled
-with silence and reported). Resampling is a polyphase FIR (``scipy.signal.resample_poly``)
-anchored on that sample grid and applied block by block with overlap, so every output sample
-equals the one a whole-stream resample would give while memory stays bounded by the block.
+with silence and reported). Resampling is soxr's streaming resampler (high quality) fed the
+placed samples in order, so every output sample equals the one a whole-stream
+``soxr.resample`` would give while memory stays bounded by the block.
 
 Audio is decoded sequentially rather than in seeked chunks: decoders with internal
 pseudo-random state (AAC perceptual noise substitution, for one) never return the same samples
@@ -156,33 +156,38 @@ def _iter_mono_frames(container, stream, origin_us: int, t0: Fraction, stats: Au
 
 
 class _BlockResampler:
-    """Resamples a growing input buffer block by block. Each output sample is computed from an
-    input segment that starts on the filter's phase grid and covers the filter's whole
-    support, so it equals the sample a one-shot ``resample_poly`` of the whole stream gives."""
+    """Resamples the placed input samples as one stream, block by block.
 
-    def __init__(self, in_rate: int, rate: int, block_seconds: float):
-        g = math.gcd(in_rate, rate)
-        self.up, self.down = rate // g, in_rate // g
-        self.margin = -(-10 * max(self.up, self.down) // self.up) + 2
-        self.block_out = max(1, int(block_seconds * in_rate) // self.down) * self.up
-        # The input buffer grows in place (capacity doubled when full) and is cut from the
-        # front after each block: appending a decoded frame by concatenation copied the whole
-        # buffer for every frame, quadratic in the block length.
+    soxr's streaming resampler (the one librosa uses by default) gives exactly the samples a
+    one-shot ``soxr.resample`` of the whole stream gives, whatever the chunking, with its delay
+    compensated, so output sample *m* lies at ``t0 + m / rate``. The last ``hold`` input samples
+    are kept back before they are fed, so that a frame placed a little before the end of the
+    ones before it (an overlap) overwrites them; anything earlier has been resampled already and
+    is dropped."""
+
+    def __init__(self, in_rate: int, rate: int, block_seconds: float, hold_seconds: float = 1.0):
+        import soxr  # imports in milliseconds (scipy.signal, the alternative, takes 1-3 s)
+
+        self.stream = None if in_rate == rate else soxr.ResampleStream(in_rate, rate, 1, dtype="float32", quality="HQ")
+        self.block_out = max(1, int(block_seconds * rate))
+        self.block_in = max(1, int(block_seconds * in_rate))
+        self.hold = int(hold_seconds * in_rate)
+        # The pending input grows in place (capacity doubled when full) and is cut from the
+        # front when fed: appending each decoded frame by concatenation would copy it all for
+        # every frame, quadratic in the block length.
         self._data = np.zeros(1 << 16, np.float32)
         self._len = 0
-        self.buf_start = 0  # input index of buf[0]
-        self.emitted = 0  # next output index
+        self.fed = 0  # input index of the first pending sample
+        self._out: list[np.ndarray] = []  # resampled, not yet emitted
+        self._out_len = 0
+        self.emitted = 0  # output index of the first sample not yet emitted
 
     @property
-    def buf(self) -> np.ndarray:
-        return self._data[: self._len]
-
-    @property
-    def buf_end(self) -> int:
-        return self.buf_start + self._len
+    def pending_end(self) -> int:
+        return self.fed + self._len
 
     def _grow(self, n: int) -> None:
-        """Extend the buffer by ``n`` zero samples."""
+        """Extend the pending input by ``n`` zero samples."""
         need = self._len + n
         if need > len(self._data):
             data = np.zeros(max(need, 2 * len(self._data)), np.float32)
@@ -192,60 +197,51 @@ class _BlockResampler:
             self._data[self._len : need] = 0.0
         self._len = need
 
-    def _drop_front(self, k: int) -> None:
-        if k <= 0:
-            return
+    def _feed(self, k: int, last: bool = False) -> None:
+        """Resample the first ``k`` pending input samples."""
+        x = self._data[:k]
+        out = x.copy() if self.stream is None else self.stream.resample_chunk(x, last=last)
+        if len(out):
+            self._out.append(out)
+            self._out_len += len(out)
         rest = self._len - k
         self._data[:rest] = self._data[k : self._len]
-        self._len, self.buf_start = rest, self.buf_start + k
+        self._len, self.fed = rest, self.fed + k
 
-    def _seg_start(self, m: int) -> int:
-        return max(0, (m * self.down // self.up - self.margin) // self.down * self.down)
+    def _blocks(self, final: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+        while self._out_len >= self.block_out or (final and self._out_len):
+            out = np.concatenate(self._out) if len(self._out) > 1 else self._out[0]
+            take = min(self.block_out, len(out))
+            block, rest = out[:take], out[take:]
+            self._out, self._out_len = ([rest] if len(rest) else []), len(rest)
+            first, self.emitted = self.emitted, self.emitted + take
+            yield first, np.array(block, dtype=np.float32)  # a copy: the output chunk is cut further
 
-    def _seg_end(self, m_end: int) -> int:
-        return -(-m_end * self.down // self.up) + self.margin
+    def _settle(self) -> Iterator[tuple[int, np.ndarray]]:
+        """Feed what is older than the held-back tail (in pieces of a block at most); yield the
+        blocks that became complete."""
+        while self._len - self.hold >= min(self.block_in, 4096):
+            self._feed(min(self._len - self.hold, self.block_in))
+            yield from self._blocks()
 
     def put(self, n: int, x: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
         """Place input samples at index ``n``; yield the blocks that became complete."""
-        if n + len(x) <= self.buf_start:
+        if n + len(x) <= self.fed:
             return
-        if n < self.buf_start:
-            x, n = x[self.buf_start - n :], self.buf_start
-        while n > self.buf_end:  # a gap: silence, added a block at a time
-            step = min(n - self.buf_end, self.block_out * self.down // self.up)
-            self._grow(step)
-            yield from self._ready()
+        if n < self.fed:
+            x, n = x[self.fed - n :], self.fed
+        while n > self.pending_end:  # a gap: silence, added a block at a time
+            self._grow(min(n - self.pending_end, self.block_in))
+            yield from self._settle()
         end = n + len(x)
-        if end > self.buf_end:
-            self._grow(end - self.buf_end)
-        self._data[n - self.buf_start : end - self.buf_start] = x
-        yield from self._ready()
-
-    def _ready(self) -> Iterator[tuple[int, np.ndarray]]:
-        while self.buf_end >= self._seg_end(self.emitted + self.block_out):
-            out_end = self.emitted + self.block_out
-            yield self._emit(out_end, self._seg_end(out_end))
+        if end > self.pending_end:
+            self._grow(end - self.pending_end)
+        self._data[n - self.fed : end - self.fed] = x
+        yield from self._settle()
 
     def finish(self) -> Iterator[tuple[int, np.ndarray]]:
-        out_end = -(-self.buf_end * self.up // self.down)
-        if out_end > self.emitted:
-            yield self._emit(out_end, self.buf_end)
-
-    def _emit(self, out_end: int, seg_end: int) -> tuple[int, np.ndarray]:
-        seg_start = self._seg_start(self.emitted)
-        seg = self.buf[seg_start - self.buf_start : seg_end - self.buf_start]
-        if self.up == self.down:
-            out = seg
-        else:
-            from scipy.signal import resample_poly  # 1-3 s to import: only when a stream needs it
-
-            out = resample_poly(seg, self.up, self.down)
-        m0 = seg_start * self.up // self.down
-        first = self.emitted
-        block = np.array(out[first - m0 : out_end - m0], dtype=np.float32)  # a copy: the buffer is reused
-        self.emitted = out_end
-        self._drop_front(self._seg_start(out_end) - self.buf_start)
-        return first, block
+        self._feed(self._len, last=True)
+        yield from self._blocks(final=True)
 
 
 def iter_audio_blocks(
