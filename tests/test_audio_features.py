@@ -53,3 +53,15 @@ def test_log_mel_features_do_not_import_librosa():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["[]", "False"], out
+
+
+def test_log_mel_does_not_depend_on_blas_threads():
+    """Workers run with different BLAS thread counts (Dask's nanny sets one); the features
+    must be the same to the bit."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    x = np.random.default_rng(1).standard_normal(SAMPLE_RATE * 4).astype(np.float32)
+    windows = [x[i : i + SAMPLE_RATE] for i in range(0, len(x), SAMPLE_RATE)]
+    free = np.stack([AudioExtractor("logmel")(w) for w in windows])
+    with threadpoolctl.threadpool_limits(1):
+        one = np.stack([AudioExtractor("logmel")(w) for w in windows])
+    assert np.array_equal(free, one)

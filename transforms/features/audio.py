@@ -72,7 +72,9 @@ class AudioExtractor:
         frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP].T  # (N_FFT, frames), no padding
         window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)  # periodic Hann, as librosa uses
         power = np.abs(np.fft.rfft(frames * window[:, None], axis=0)) ** 2
-        mel = self._mel_basis @ power
+        # einsum's own loops, not BLAS: a multi-threaded BLAS sums in an order that depends on
+        # its thread count, and the features would differ in the last bit between workers
+        mel = np.einsum("mk,kt->mt", self._mel_basis, power.astype(np.float32, copy=False))
         return (10.0 * np.log10(np.maximum(mel, 1e-10))).T.astype(np.float32)  # power_to_db, ref 1.0
 
     def __call__(self, samples: np.ndarray) -> np.ndarray | None:
