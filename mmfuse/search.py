@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from mmfuse.data.windows import Windows, load_windows, table_dataset
 from mmfuse.schemas.tables import read_feature_spec
@@ -92,15 +91,14 @@ def load_space(run: str, windows: Windows, device: str = "cpu", space: str = "au
     """The shared space (see the module): ``auto`` is zero-shot for a run with pretrained
     visual features, else the run's semantic CCA, else a CCA fitted on its windows;
     ``zero_shot``, ``semantic_cca`` or ``windows_cca`` ask for one."""
-    import os
-
+    from mmfuse.fs import exists, join
     from mmfuse.transforms.analyzers.artifacts import load_artifact
 
-    folder = f"{run.rstrip('/')}/artifacts"
+    folder = join(run, "artifacts")
     cca = None
-    if space in ("auto", "semantic_cca") and os.path.exists(f"{folder}/semantic_cca.json"):
+    if space in ("auto", "semantic_cca") and exists(join(folder, "semantic_cca.json")):
         cca = load_artifact(folder, "semantic_cca")  # None: that run refused the fit
-    schema = pq.read_schema(table_dataset(run, "windows").files[0])
+    schema = table_dataset(run, "windows").schema  # with the feature columns' metadata
     visual = read_feature_spec(schema.field("visual"))
     if space == "zero_shot" or (space == "auto" and visual is not None and visual.extractor in PRETRAINED):
         if visual is None or visual.extractor not in PRETRAINED:

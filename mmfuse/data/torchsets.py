@@ -120,8 +120,10 @@ class StreamingWindows(IterableDataset):
         if label and classes is None:
             classes = class_order(items.column(label).to_pylist())
         self.label, self.classes = label, tuple(classes or ())
-        self.units = [(f, g) for f in sorted(windows.files) for g in range(pq.ParquetFile(f).num_row_groups)]
         self.filesystem = windows.filesystem
+        # the fragments read their footers through the dataset's filesystem (gs://, s3:// too)
+        fragments = sorted(windows.get_fragments(), key=lambda fragment: fragment.path)
+        self.units = [(fragment.path, g) for fragment in fragments for g in range(fragment.num_row_groups)]
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
         self.rank, self.world_size = rank, world_size
 
