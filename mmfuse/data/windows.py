@@ -256,7 +256,7 @@ def load_windows(
         done = list(pool.map(lambda task: _read_parts(windows.filesystem, task, columns, widths, out, masks), tasks))
     small = [table for _, table in sorted((kept for result in done for kept in result), key=lambda k: k[0])]
     cols = {
-        c: pa.chunked_array([t.column(c).combine_chunks() for t in small], type=windows.schema.field(c).type)
+        c: pa.chunked_array([chunk for t in small for chunk in t.column(c).chunks], type=windows.schema.field(c).type)
         for c in keys + extra
     }
     result = Windows(

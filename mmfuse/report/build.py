@@ -215,9 +215,9 @@ def _item_page(folder: str, m: dict, windows: list, tables: dict) -> None:
     video = m.get("video_uri")
     local = video if video and "://" not in video and os.path.exists(video) else None
     audio = local or (m.get("audio_uri") if m.get("audio_uri") and "://" not in m["audio_uri"] else None)
-    written = cues_as_written(m.get("transcript_uri"))
+    written = [(c.start_us, c.end_us, c.text) for c in cues_as_written(m.get("transcript_uri"))]
     offset = m.get("transcript_offset_us") if m.get("transcript_offset_applied") else 0
-    placed = [(c.start_us + (offset or 0), c.end_us + (offset or 0), c.text) for c in written]
+    placed = [(start + (offset or 0), end + (offset or 0), text) for start, end, text in written]
     for a in tables["alignments"]:  # a cue moved by content is shown where content put it
         k = a["cue_index"]
         if 0 <= k < len(placed):
@@ -227,9 +227,7 @@ def _item_page(folder: str, m: dict, windows: list, tables: dict) -> None:
     spans = sorted((w["start_us"], w["end_us"]) for w in windows)
     sec = lambda xs: [(s / 1e6, e / 1e6, *rest) for s, e, *rest in xs]  # noqa: E731
     wave = waveform(audio) if audio else None
-    fig = item_timeline(
-        duration, wave, sec((c.start_us, c.end_us, c.text) for c in written), sec(placed), sec(words), sec(shots), sec(spans)
-    )
+    fig = item_timeline(duration, wave, sec(written), sec(placed), sec(words), sec(shots), sec(spans))
     base = os.path.join(folder, "items")
     _write(os.path.join(base, f"{slug}.timeline.png"), png(fig))
     thumbs = thumbnails(local, [w["start_us"] for w in sorted(windows, key=lambda w: w["start_us"])][:40]) if local else []
@@ -238,7 +236,7 @@ def _item_page(folder: str, m: dict, windows: list, tables: dict) -> None:
         _write(os.path.join(base, "thumbs", f"{slug}-{k}.jpg"), jpeg)
         strip.append(f"<img src='thumbs/{slug}-{k}.jpg' title='{pts / 1e6:.3f} s' onclick='seek({pts / 1e6:.6f})'>")
     poster = f"poster='thumbs/{slug}-0.jpg'" if thumbs else ""
-    placed_vtt, written_vtt = webvtt(placed), webvtt([(c.start_us, c.end_us, c.text) for c in written])
+    placed_vtt, written_vtt = webvtt(placed), webvtt(written)
     # the .vtt files are for players and editors; the page embeds the same text, because a
     # browser refuses a track file beside a page opened from disk (file: is no origin)
     _write(os.path.join(base, f"{slug}.placed.vtt"), placed_vtt)
@@ -258,7 +256,7 @@ def _item_page(folder: str, m: dict, windows: list, tables: dict) -> None:
         enumerate(written),
         lambda kc: (
             f"<tr><td>{kc[0]}</td><td class='seek' onclick='seek({placed[kc[0]][0] / 1e6:.6f})'>{placed[kc[0]][0] / 1e6:.3f}</td>"
-            f"<td>{kc[1].start_us / 1e6:.3f}</td><td>{_e(kc[1].text)}</td></tr>"
+            f"<td>{kc[1][0] / 1e6:.3f}</td><td>{_e(kc[1][2])}</td></tr>"
         ),
     )
     word_rows = rows(words, lambda w: f"<span class='seek' onclick='seek({w[0] / 1e6:.6f})'>{_e(w[2])}</span> ")
