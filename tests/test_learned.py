@@ -151,6 +151,31 @@ def test_model_loaded_once_per_worker_process(dataset, tmp_path):
     assert sum(d.committed.count for d in loads) == 1
 
 
+def test_image_batches_reach_the_model_channels_last_with_the_nchw_results():
+    """The handler lays batches out channels-last (oneDNN's and cuDNN's faster layout); the
+    features are the model's on the plain NCHW batch, to float rounding."""
+    from mmfuse.transforms.features.handler import image_inference_fn
+    from mmfuse.transforms.features.models import small_cnn
+
+    torch.manual_seed(0)
+    model = small_cnn(16).eval()
+    layouts = []
+
+    class Recording(torch.nn.Module):
+        def forward(self, x):
+            layouts.append(x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
+            return model(x)
+
+    frames = [torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8) for _ in range(5)]
+    got = np.stack(
+        [r.inference for r in image_inference_fn(((0.5, 0.5, 0.5), (0.25, 0.25, 0.25)), 8)(frames, Recording(), "cpu")]
+    )
+    with torch.no_grad():
+        want = model((torch.stack(frames).float() / 255 - 0.5) / 0.25).numpy()
+    assert layouts == [True]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 def test_fit_with_two_worker_processes_equals_in_process(dataset, tmp_path):
     flags = ["--reduce", "ica", "--dims", "5", "--text", "tfidf"]
     one = _run(tmp_path / "one", dataset / "items.jsonl", *flags)
