@@ -255,7 +255,7 @@ def main() -> int:
         "--visual", default="cnn", choices=["cnn", "efficientnet_lite0", "none"], help="which model stage to measure"
     )
     parser.add_argument("--frames", type=int, default=None, help="default 1024 (cnn), 256 (efficientnet_lite0)")
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=0, help="inputs per model call (default: mmfuse's, 4 on cpu, 32 on cuda)")
     parser.add_argument("--size", type=int, default=160, help="frame side of --visual cnn")
     parser.add_argument("--windows", type=int, default=None, help="default 50000")
     parser.add_argument("--dim", type=int, default=256)
@@ -267,6 +267,10 @@ def main() -> int:
         args.frames = {"cnn": 1024, "efficientnet_lite0": 256, "none": 0}[args.visual] // (4 if args.quick else 1)
     if args.windows is None:
         args.windows = 10_000 if args.quick else 50_000
+    if not args.batch:
+        from mmfuse.settings import FeatureSettings
+
+        args.batch = FeatureSettings(device=args.device).model_batch
     if args.quick:
         args.repeat = min(args.repeat, 2)
     if args.visual == "cnn":

@@ -275,7 +275,9 @@ class FeatureSettings:
     device: Literal["cpu", "cuda"] = setting(
         "cpu", "Where models run. cuda on a machine without a usable GPU stops the job instead of falling back to the CPU."
     )
-    batch_size: int = setting(32, "Largest batch sent to a model.")
+    batch_size: int = setting(
+        0, "Inputs per model call, batches padded to it. 0: 4 on the CPU (a CNN runs about twice as fast as in 32s), 32 on a GPU."
+    )
     model_copies: Optional[int] = setting(
         None,
         "Exact number of model copies per worker machine (Beam's model_copies; 1 = one per GPU). "
@@ -293,7 +295,7 @@ class FeatureSettings:
             "--audio rnn needs --audio_model PATH (a TorchScript file, or a state_dict with --audio_arch)",
         )
         _need(16 <= self.visual_input_size <= 4096, "--visual_input_size must be between 16 and 4096")
-        _need(self.batch_size >= 1, "--batch_size must be positive")
+        _need(self.batch_size >= 0, "--batch_size must be positive (or 0 for the device's default)")
         _need(self.model_copies is None or self.model_copies >= 1, "--model_copies must be positive")
         _need(1 <= self.n_mels <= 256, f"--n_mels must be between 1 and 256, got {self.n_mels}")
         _need(self.text_features >= 1, "--text_features must be positive")
@@ -302,6 +304,10 @@ class FeatureSettings:
     def learned_visual(self) -> bool:
         """Frames go through an image model (RunInference), not the OpenCV extractors."""
         return self.visual == "cnn" or self.visual in PRETRAINED
+
+    @property
+    def model_batch(self) -> int:  # --batch_size, or 0's device default
+        return self.batch_size or (32 if self.device == "cuda" else 4)
 
     @property
     def uses_torch(self) -> bool:

@@ -176,6 +176,14 @@ def test_image_batches_reach_the_model_channels_last_with_the_nchw_results():
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+def test_batch_size_defaults_to_small_cpu_batches_and_large_gpu_batches():
+    from mmfuse.settings import FeatureSettings
+
+    assert FeatureSettings().model_batch == 4
+    assert FeatureSettings(device="cuda").model_batch == 32
+    assert FeatureSettings(device="cuda", batch_size=8).model_batch == 8
+
+
 def test_fit_with_two_worker_processes_equals_in_process(dataset, tmp_path):
     flags = ["--reduce", "ica", "--dims", "5", "--text", "tfidf"]
     one = _run(tmp_path / "one", dataset / "items.jsonl", *flags)

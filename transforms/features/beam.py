@@ -49,7 +49,7 @@ class _RunModel(beam.PTransform):
             self.path,
             self.arch,
             self.features.device,
-            self.features.batch_size,
+            self.features.model_batch,
             self.kind,
             normalize=self.normalize,
             arch_params=self.arch_params,
@@ -177,7 +177,7 @@ class EmbedTranscripts(beam.PTransform):
     def expand(self, rows):
         out = (
             rows
-            | "BatchRows" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.features.batch_size)
+            | "BatchRows" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.features.batch_size or 32)
             | "MiniLM" >> beam.ParDo(_MiniLMFn(self.features.device)).with_outputs(ERRORS, main="rows")
         )
         return {"rows": out.rows, "errors": out[ERRORS]}
