@@ -22,7 +22,7 @@ in the same process.
            --repeat runs.
 
     python benchmarks/features.py [--quick] [--device cuda] [--visual cnn|efficientnet_lite0|none]
-                                  [--frames 1024] [--batch 32] [--size 160] [--no-fit]
+                                  [--frames 1024] [--batch N] [--size 160] [--no-fit]
 """
 
 from __future__ import annotations
@@ -270,7 +270,7 @@ def main() -> int:
     if not args.batch:
         from mmfuse.settings import FeatureSettings
 
-        args.batch = FeatureSettings(device=args.device).model_batch
+        args.batch = FeatureSettings(device=args.device).model_batch("image")
     if args.quick:
         args.repeat = min(args.repeat, 2)
     if args.visual == "cnn":

@@ -176,12 +176,38 @@ def test_image_batches_reach_the_model_channels_last_with_the_nchw_results():
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
-def test_batch_size_defaults_to_small_cpu_batches_and_large_gpu_batches():
-    from mmfuse.settings import FeatureSettings
+def test_a_model_that_needs_nchw_memory_gets_it_from_then_on():
+    """A model that flattens its input with .view (no channels-last memory) still runs."""
+    from mmfuse.transforms.features.handler import image_inference_fn
 
-    assert FeatureSettings().model_batch == 4
-    assert FeatureSettings(device="cuda").model_batch == 32
-    assert FeatureSettings(device="cuda", batch_size=8).model_batch == 8
+    weights = torch.linspace(-1, 1, 3 * 8 * 8 * 2).reshape(3 * 8 * 8, 2)
+    layouts = []
+
+    class Viewing(torch.nn.Module):
+        def forward(self, x):
+            layouts.append("nchw" if x.is_contiguous() else "other")
+            return x.view(x.shape[0], -1) @ weights
+
+    fn = image_inference_fn(None, 4)
+    frames = [torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8) for _ in range(3)]
+    got = np.stack([r.inference for r in fn(frames, Viewing(), "cpu")])
+    again = np.stack([r.inference for r in fn(frames, Viewing(), "cpu")])
+    want = (torch.stack(frames).float() / 255).reshape(3, -1) @ weights
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-5)
+    np.testing.assert_array_equal(again, got)
+    assert layouts == ["other", "nchw", "nchw"]  # refused once, then NCHW straight away
+
+
+def test_batch_size_defaults_to_small_cpu_batches_for_image_models():
+    from mmfuse.settings import FeatureSettings
+    from mmfuse.transforms.features import handler
+
+    assert FeatureSettings().model_batch("image") == 4
+    assert FeatureSettings().model_batch("sequence") == 32
+    assert FeatureSettings(device="cuda").model_batch("image") == 32
+    assert FeatureSettings(device="cuda", batch_size=8).model_batch("image") == 8
+    with pytest.raises(ValueError, match="batch_size"):
+        handler.make_handler("m.pt", None, "cpu", 0, "image")
 
 
 def test_fit_with_two_worker_processes_equals_in_process(dataset, tmp_path):

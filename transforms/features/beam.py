@@ -49,7 +49,7 @@ class _RunModel(beam.PTransform):
             self.path,
             self.arch,
             self.features.device,
-            self.features.model_batch,
+            self.features.model_batch(self.kind),
             self.kind,
             normalize=self.normalize,
             arch_params=self.arch_params,
