@@ -21,7 +21,7 @@ loading), reported apart, since what an hour costs is what grows with the input.
                       so it is shown against the default job it adds to
   --visual efficientnet_lite0
                       the whole job   vs a script of OpenCV's 2 fps loop feeding the same
-                      frames (224x224 RGB, ImageNet scaling) to the same pretrained model in
+                      frames (224x224 RGB, the model's own pixel scaling) to the same pretrained model in
                       its fastest CPU configuration, as mmfuse runs it: channels-last batches
                       of 4 (torch's default threads on both sides)
 
@@ -98,7 +98,9 @@ print(sum(len(o) for o in out))
 def cpu_of(cmd: list[str]) -> float:
     """CPU seconds (user + system) of ``cmd`` and its children."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(cmd[:6])} ... failed ({done.returncode}):\n{done.stderr[-3000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -26,26 +25,35 @@ import time
 from common import ROOT
 from decode import make_file
 
+# Runs one job and prints the CPU and the largest peak RSS of its own process tree: RUSAGE_CHILDREN
+# of this script would hold the largest child of every earlier run too.
+_MEASURE = r"""
+import json, resource, subprocess, sys
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": code, "cpu_s": r.ru_utime + r.ru_stime, "max_rss_mib": r.ru_maxrss / 1024}))
+"""
+
 
 def run(jobs: list) -> dict:
-    """Runs the (manifest, output, extra flags) jobs at the same time; wall, CPU and RSS of all."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """Runs the (manifest, output, extra flags) jobs at the same time; wall, CPU of all, and the
+    largest peak RSS of any one process."""
     start = time.perf_counter()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "mmfuse.pipelines.extract", "--manifest", m, "--output", o, "--overwrite", *extra],
+            [sys.executable, "-c", _MEASURE, sys.executable, "-m", "mmfuse.pipelines.extract"]
+            + ["--manifest", m, "--output", o, "--overwrite", *extra],
             cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for m, o, extra in jobs
     ]
-    if any(p.wait() for p in procs):
-        raise SystemExit("a job failed")
+    done = [json.loads(p.communicate()[0]) for p in procs]
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return {"wall_s": wall, "cpu_s": cpu, "max_rss_mib": after.ru_maxrss / 1024}
+    if any(d["rc"] for d in done):
+        raise SystemExit("a job failed")
+    return {"wall_s": wall, "cpu_s": sum(d["cpu_s"] for d in done), "max_rss_mib": max(d["max_rss_mib"] for d in done)}
 
 
 def main() -> None:
