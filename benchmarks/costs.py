@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from decode import _OPENCV  # noqa: E402  (this folder is on sys.path when run as a script)
+from decode import _OPENCV, measure  # noqa: E402  (this folder is on sys.path when run as a script)
 
 from mmfuse.testing.corpus import speech_items  # noqa: E402
 
@@ -95,18 +94,8 @@ print(sum(len(o) for o in out))
 """
 
 
-def cpu_of(cmd: list[str]) -> float:
-    """CPU seconds (user + system) of ``cmd`` and its children."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if done.returncode:
-        raise SystemExit(f"{' '.join(cmd[:6])} ... failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-
-
 def least(cmd: list[str], repeat: int) -> float:
-    return min(cpu_of(cmd) for _ in range(repeat))
+    return min(measure(cmd)["cpu"] for _ in range(repeat))
 
 
 def make_item(corpus: str, folder: str, loops: int) -> tuple[dict, dict, float]:

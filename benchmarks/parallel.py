@@ -23,21 +23,13 @@ import tempfile
 import time
 
 from common import ROOT
-from decode import make_file
-
-# Runs one job and prints the CPU and the largest peak RSS of its own process tree: RUSAGE_CHILDREN
-# of this script would hold the largest child of every earlier run too.
-_MEASURE = r"""
-import json, resource, subprocess, sys
-code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
-r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(json.dumps({"rc": code, "cpu_s": r.ru_utime + r.ru_stime, "max_rss_mib": r.ru_maxrss / 1024}))
-"""
+from decode import _MEASURE, make_file
 
 
 def run(jobs: list) -> dict:
     """Runs the (manifest, output, extra flags) jobs at the same time; wall, CPU of all, and the
-    largest peak RSS of any one process."""
+    largest peak RSS of any one process (each job's own, from decode.py's measuring wrapper:
+    RUSAGE_CHILDREN of this script would hold the largest child of every earlier run too)."""
     start = time.perf_counter()
     procs = [
         subprocess.Popen(
@@ -51,9 +43,10 @@ def run(jobs: list) -> dict:
     ]
     done = [json.loads(p.communicate()[0]) for p in procs]
     wall = time.perf_counter() - start
-    if any(d["rc"] for d in done):
-        raise SystemExit("a job failed")
-    return {"wall_s": wall, "cpu_s": sum(d["cpu_s"] for d in done), "max_rss_mib": max(d["max_rss_mib"] for d in done)}
+    failed = [d for d in done if d["rc"]]
+    if failed:
+        raise SystemExit(f"a job failed ({failed[0]['rc']}):\n{failed[0]['stderr']}")
+    return {"wall_s": wall, "cpu_s": sum(d["cpu"] for d in done), "max_rss_mib": max(d["maxrss_mib"] for d in done)}
 
 
 def main() -> None:

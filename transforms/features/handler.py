@@ -92,15 +92,16 @@ def image_inference_fn(normalize: Optional[tuple], pad_to: int):
     differ from the NCHW ones by float rounding, about 1e-5). A model that fails on it (one
     that reshapes a feature map with ``.view``, which needs NCHW memory) is given the batch in
     NCHW instead, and from then on every batch."""
-    channels_last = [True]  # per handler, so per worker process: cleared once a model refuses the layout
+    channels_last = True  # per handler, so per worker process: cleared once a model refuses the layout
 
     def fn(
         batch: Sequence[Any], model, device, inference_args: Optional[dict] = None, model_id: Optional[str] = None
     ) -> Iterable[PredictionResult]:
+        nonlocal channels_last
         torch = torch_module()
         with torch.no_grad():
             x = _padded(batch, pad_to)
-            if channels_last[0]:
+            if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             x = x.to(device, non_blocking=True).float().div_(255.0)
             if normalize:
@@ -110,10 +111,10 @@ def image_inference_fn(normalize: Optional[tuple], pad_to: int):
             try:
                 y = model(x, **(inference_args or {}))
             except RuntimeError:
-                if not channels_last[0]:
+                if not channels_last:
                     raise
                 y = model(x.contiguous(), **(inference_args or {}))  # raises the model's own error if NCHW fails too
-                channels_last[0] = False
+                channels_last = False
             out = _flatten(y)[: len(batch)].float().cpu().numpy()
         return [PredictionResult(example, row, model_id) for example, row in zip(batch, out)]
 
